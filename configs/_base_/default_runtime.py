@@ -1,0 +1,28 @@
+# Runtime shared by every stage (METHOD.md 2.8).
+default_scope = 'mmseg'
+custom_imports = dict(imports=['mmseg_ddb'], allow_failed_imports=False)
+env_cfg = dict(
+    cudnn_benchmark=True,
+    mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
+    dist_cfg=dict(backend='nccl'),
+)
+vis_backends = [dict(type='LocalVisBackend')]
+visualizer = dict(
+    type='SegLocalVisualizer', vis_backends=vis_backends, name='visualizer')
+log_processor = dict(by_epoch=False)
+log_level = 'INFO'
+load_from = None
+resume = False
+default_hooks = dict(
+    timer=dict(type='IterTimerHook'),
+    logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    # every 4000 iterations, keeping only the latest (METHOD.md 2.8)
+    checkpoint=dict(
+        type='CheckpointHook', by_epoch=False, interval=4000,
+        max_keep_ckpts=1),
+    sampler_seed=dict(type='DistSamplerSeedHook'),
+    visualization=dict(type='SegVisualizationHook'))
+# carries the model-side RNG state across a resume
+custom_hooks = [dict(type='RNGStateHook')]
+randomness = dict(seed=0)

@@ -1,0 +1,120 @@
+"""Config preparation and launch shared by ``tools/train.py`` and the pipeline."""
+import os.path as osp
+
+import torch
+from mmengine.config import Config
+from mmengine.runner import Runner
+
+from ..errors import ConfigError
+from ..utils import check_cfg_options, iter_dicts, load_config
+
+
+def adapt_to_device(cfg: Config, distributed: bool) -> None:
+    """Make a GPU config run where it is launched.
+
+    * SyncBN becomes BN unless the run is distributed on GPUs (SyncBN needs
+      both; mmengine reverts it when not distributed anyway).
+    * Distributed on CPU: the gloo backend, and DDP without ``device_ids``.
+    """
+    cuda = torch.cuda.is_available()
+    if not (cuda and distributed):
+        for node in iter_dicts(cfg.get('model', {})):
+            if node.get('type') == 'SyncBN':
+                node['type'] = 'BN'
+    if distributed and not cuda:
+        cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})
+        cfg.env_cfg.dist_cfg['backend'] = 'gloo'
+        wrapper = dict(cfg.get('model_wrapper_cfg') or {})
+        wrapper.setdefault('type', 'MMDistributedDataParallel')
+        wrapper['device_ids'] = None
+        wrapper.setdefault('find_unused_parameters',
+                           cfg.get('find_unused_parameters', False))
+        cfg.model_wrapper_cfg = wrapper
+
+
+def use_amp(cfg: Config) -> None:
+    """Switch the optimizer wrapper to mixed precision (bf16 where the GPU
+    supports it, fp16 with a dynamic loss scale otherwise)."""
+    if not torch.cuda.is_available():
+        raise ConfigError('--amp needs a CUDA GPU; drop --amp on the CPU.')
+    ow = cfg.optim_wrapper
+    if ow.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
+        return
+    ow['type'] = 'AmpOptimWrapper'
+    if torch.cuda.is_bf16_supported():
+        ow['dtype'] = 'bfloat16'
+    else:
+        ow['loss_scale'] = 'dynamic'
+
+
+def prepare_train_config(args) -> Config:
+    """Apply the command line of ``tools/train.py`` to its config."""
+    cfg = load_config(args.config)
+    check_cfg_options(cfg, args.cfg_options)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    cfg.launcher = args.launcher
+    if args.work_dir:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        name = osp.splitext(osp.basename(args.config))[0]
+        cfg.work_dir = osp.join('./work_dirs', name)
+    if args.amp:
+        use_amp(cfg)
+    if args.resume_from:
+        if not osp.isfile(args.resume_from):
+            raise ConfigError(f'--resume-from: {args.resume_from} not found')
+        cfg.resume = True
+        cfg.load_from = args.resume_from
+    else:
+        cfg.resume = bool(args.resume)
+        if args.load_from:
+            if not osp.isfile(args.load_from):
+                raise ConfigError(f'--load-from: {args.load_from} not found')
+            cfg.load_from = args.load_from
+    if args.no_validate:
+        cfg.val_cfg = None
+        cfg.val_dataloader = None
+        cfg.val_evaluator = None
+    if args.seed is not None or args.deterministic:
+        randomness = dict(cfg.get('randomness') or {})
+        if args.seed is not None:
+            randomness['seed'] = args.seed
+        randomness['deterministic'] = bool(args.deterministic)
+        cfg.randomness = randomness
+    check_schedule(cfg)
+    adapt_to_device(cfg, distributed=args.launcher != 'none')
+    if getattr(args, 'gpu_id', None) is not None and torch.cuda.is_available():
+        torch.cuda.set_device(args.gpu_id)
+    return cfg
+
+
+def check_schedule(cfg: Config) -> None:
+    train_cfg = cfg.get('train_cfg') or {}
+    max_iters = train_cfg.get('max_iters')
+    if max_iters is not None and (not isinstance(max_iters, int)
+                                  or max_iters <= 0):
+        raise ConfigError(
+            f'train_cfg.max_iters must be a positive integer, got {max_iters!r}')
+    interval = train_cfg.get('val_interval')
+    if interval is not None and (not isinstance(interval, int) or interval <= 0):
+        raise ConfigError('train_cfg.val_interval must be a positive integer, '
+                          f'got {interval!r}')
+
+
+def build_runner(cfg: Config) -> Runner:
+    if 'runner_type' in cfg:
+        from mmengine.registry import RUNNERS
+        return RUNNERS.build(cfg)
+    return Runner.from_cfg(cfg)
+
+
+def run_training(cfg: Config):
+    """Build the runner and train; always tears down the process group."""
+    try:
+        runner = build_runner(cfg)
+        return runner.train()
+    finally:
+        if torch.distributed.is_available() and \
+                torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()

@@ -1,0 +1,141 @@
+"""Glue that makes mmsegmentation 1.2.2 run on mmcv-lite and current torch.
+
+Applied once, on ``import mmseg_ddb``, before anything imports ``mmseg``
+(DESIGN.md section 1). Every patch is a no-op where it is not needed:
+
+1. ``mmcv.ops`` stand-in. mmcv-lite ships no compiled ops, and mmseg imports
+   ``mmcv.ops`` unguarded in a few files. We install a module that exposes the
+   pure-PyTorch ``point_sample``/``bilinear_grid_sample`` and raises
+   ``ModuleNotFoundError`` (the exception mmseg's own guards catch) for every
+   other op. With a full mmcv build the real module is used.
+2. ``torch.cuda.set_device`` inside mmengine's ``init_dist`` on a machine
+   without CUDA (distributed training on CPU with gloo).
+3. torch >= 2.6 loads with ``weights_only=True``; mmengine's checkpoints
+   carry a few plain-data Python objects, which we allow-list (and nothing
+   else), so user weights keep loading safely and our resume works.
+"""
+import importlib
+import importlib.util
+import sys
+import types
+
+_APPLIED = False
+
+
+def _has_compiled_mmcv_ops() -> bool:
+    try:
+        return importlib.util.find_spec('mmcv._ext') is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _install_mmcv_ops_standin() -> None:
+    if 'mmcv.ops' in sys.modules or _has_compiled_mmcv_ops():
+        return
+    import mmcv
+
+    # Load the pure-PyTorch file directly, not through mmcv/ops/__init__.py,
+    # which would import the missing extension.
+    path = mmcv.__path__[0] + '/ops/point_sample.py'
+    spec = importlib.util.spec_from_file_location('mmcv.ops.point_sample', path)
+    point_sample_mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(point_sample_mod)
+
+    ops = types.ModuleType('mmcv.ops')
+    ops.__path__ = []  # a package, so `import mmcv.ops.x` fails cleanly
+    ops.__doc__ = ('Stand-in for mmcv.ops installed by mmseg_ddb.compat: only '
+                   'the pure-PyTorch point_sample helpers are available with '
+                   'mmcv-lite.')
+    ops.point_sample = point_sample_mod.point_sample
+    ops.bilinear_grid_sample = point_sample_mod.bilinear_grid_sample
+    ops.point_sample_module = point_sample_mod
+
+    def _needs_compiled(name):
+        def op(*args, **kwargs):
+            raise RuntimeError(
+                f'mmcv.ops.{name} needs the compiled mmcv package (mmcv-lite '
+                'has none). Install full mmcv to use it.')
+        op.__name__ = name
+        return op
+
+    # imported unguarded by mmseg's focal loss: importable, fails if called
+    ops.sigmoid_focal_loss = _needs_compiled('sigmoid_focal_loss')
+
+    def __getattr__(name):  # noqa: N807 - module-level getattr hook
+        if name.startswith('__'):
+            raise AttributeError(name)
+        raise ModuleNotFoundError(
+            f'mmcv.ops.{name} needs the compiled mmcv package; mmseg_ddb '
+            'runs on mmcv-lite, which has no compiled ops. Install mmcv '
+            '(full) if you need this op.')
+
+    ops.__getattr__ = __getattr__
+    sys.modules['mmcv.ops'] = ops
+    sys.modules['mmcv.ops.point_sample'] = point_sample_mod
+    mmcv.ops = ops
+
+
+def _patch_cpu_init_dist() -> None:
+    import torch
+    if torch.cuda.is_available():
+        return
+    import mmengine.dist.utils as dist_utils
+    if getattr(dist_utils, '_ddb_cpu_patched', False):
+        return
+
+    real_set_device = torch.cuda.set_device
+
+    def set_device(device):
+        if not torch.cuda.is_available():
+            return None
+        return real_set_device(device)
+
+    torch.cuda.set_device = set_device
+    dist_utils._ddb_cpu_patched = True
+
+
+def _allow_checkpoint_types() -> None:
+    """Let ``torch.load(weights_only=True)`` read mmengine's own checkpoints.
+
+    Their ``message_hub`` holds ``HistoryBuffer`` objects with numpy arrays.
+    We allow-list exactly those plain-data types instead of turning the
+    weights-only protection off, and stop ``HistoryBuffer`` from pickling its
+    class-level table of statistics methods (``getattr`` references, which a
+    safe loader must refuse); it rebuilds that table itself on load.
+    """
+    import _codecs
+
+    import numpy as np
+    import torch
+    from mmengine.logging.history_buffer import HistoryBuffer
+    try:
+        multiarray = np._core.multiarray
+    except AttributeError:  # numpy < 2
+        multiarray = np.core.multiarray
+    dtypes = {type(np.dtype(t)) for t in (
+        np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16,
+        np.uint32, np.uint64, np.float16, np.float32, np.float64)}
+    torch.serialization.add_safe_globals(
+        [HistoryBuffer, np.ndarray, np.dtype, multiarray._reconstruct,
+         multiarray.scalar, _codecs.encode, *dtypes])
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop('statistics_methods', None)
+        return state
+
+    HistoryBuffer.__getstate__ = __getstate__
+
+
+def apply() -> None:
+    """Apply every patch once. Safe to call many times."""
+    global _APPLIED
+    if _APPLIED:
+        return
+    import warnings
+    warnings.filterwarnings(
+        'ignore', message='Fail to import ``MultiScaleDeformableAttention``')
+    _install_mmcv_ops_standin()
+    _patch_cpu_init_dist()
+    _allow_checkpoint_types()
+    _APPLIED = True

@@ -1,0 +1,12 @@
+from .cityscapes import DDBCityscapesDataset
+from .gta import GTADataset
+from .mapillary import MapillaryDataset
+from .synscapes import SynscapesDataset
+from .synthia import SYNTHIA_13_CLASSES, SYNTHIA_16_CLASSES, SynthiaDataset
+from .transforms import DDBLoadAnnotations, DDBLoadImageFromFile
+
+__all__ = [
+    'DDBCityscapesDataset', 'GTADataset', 'MapillaryDataset',
+    'SynscapesDataset', 'SynthiaDataset', 'SYNTHIA_16_CLASSES',
+    'SYNTHIA_13_CLASSES', 'DDBLoadAnnotations', 'DDBLoadImageFromFile'
+]

@@ -1,0 +1,100 @@
+"""Shared behaviour of the DDB datasets: metainfo, checked file lists and the
+optional built-in synthetic data."""
+import os
+import os.path as osp
+from typing import List, Optional
+
+from mmseg.datasets import BaseSegDataset
+
+from ..errors import DataError
+from .conversion import CITYSCAPES_CLASSES, CITYSCAPES_PALETTE
+
+CITYSCAPES_METAINFO = dict(
+    classes=tuple(CITYSCAPES_CLASSES),
+    palette=[list(c) for c in CITYSCAPES_PALETTE])
+
+
+def _list_files(root: str, suffix: str) -> List[str]:
+    """Files under ``root`` ending in ``suffix``, relative, sorted."""
+    found = []
+    for dirpath, _, files in os.walk(root, followlinks=True):
+        rel = osp.relpath(dirpath, root)
+        for name in files:
+            if name.endswith(suffix) and not name.startswith('.tmp-'):
+                found.append(name if rel == '.' else osp.join(rel, name))
+    return sorted(found)
+
+
+class CheckedSegDatasetMixin:
+    """Checks the on-disk layout before training starts.
+
+    * the image folder exists and holds at least one image,
+    * every image has its label and every label its image,
+    * ``synthetic=dict(root=..., **generator_args)`` first generates the
+      built-in synthetic domain shift into ``root`` if it is not there.
+
+    Errors name the folder or file and say which converter to run.
+    """
+
+    #: how to produce the data, printed when it is missing
+    prepare_hint = 'see data/README.md'
+
+    def __init__(self, *args, synthetic: Optional[dict] = None, **kwargs):
+        if synthetic is not None:
+            from .synthetic import ensure_synthetic
+            synthetic = dict(synthetic)
+            ensure_synthetic(synthetic.pop('root'), progress=False,
+                             **synthetic)
+        super().__init__(*args, **kwargs)
+
+    def load_data_list(self) -> List[dict]:
+        img_dir = self.data_prefix.get('img_path', None)
+        ann_dir = self.data_prefix.get('seg_map_path', None)
+        if self.ann_file and osp.isfile(self.ann_file):
+            return super().load_data_list()
+        if not img_dir or not osp.isdir(img_dir):
+            raise DataError(
+                f'{type(self).__name__}: image folder {img_dir!r} does not '
+                f'exist. Check data_root ({self.data_root!r}); {self.prepare_hint}.')
+        images = _list_files(img_dir, self.img_suffix)
+        if not images:
+            raise DataError(
+                f'{type(self).__name__}: no "*{self.img_suffix}" image in '
+                f'{img_dir!r} (empty split?). {self.prepare_hint}.')
+        if ann_dir is None:
+            return super().load_data_list()
+        if not osp.isdir(ann_dir):
+            raise DataError(
+                f'{type(self).__name__}: label folder {ann_dir!r} does not '
+                f'exist; {self.prepare_hint}.')
+        stems = {i[:-len(self.img_suffix)] for i in images}
+        labels = {l[:-len(self.seg_map_suffix)]
+                  for l in _list_files(ann_dir, self.seg_map_suffix)}
+        no_label = sorted(stems - labels)
+        if no_label:
+            raise DataError(
+                f'{type(self).__name__}: {len(no_label)} image(s) without a '
+                f'label, e.g. {osp.join(img_dir, no_label[0] + self.img_suffix)}'
+                f' has no {osp.join(ann_dir, no_label[0] + self.seg_map_suffix)}'
+                f'. Convert the labels first ({self.prepare_hint}).')
+        no_image = sorted(labels - stems)
+        if no_image:
+            raise DataError(
+                f'{type(self).__name__}: {len(no_image)} label(s) without an '
+                f'image, e.g. {osp.join(ann_dir, no_image[0] + self.seg_map_suffix)}'
+                f' has no {osp.join(img_dir, no_image[0] + self.img_suffix)}. '
+                'Restore the image or remove the stray label.')
+        return [
+            dict(img_path=osp.join(img_dir, i),
+                 seg_map_path=osp.join(
+                     ann_dir, i[:-len(self.img_suffix)] + self.seg_map_suffix),
+                 label_map=self.label_map,
+                 reduce_zero_label=self.reduce_zero_label,
+                 seg_fields=[]) for i in images
+        ]
+
+
+class CityscapesLabelDataset(CheckedSegDatasetMixin, BaseSegDataset):
+    """A dataset labelled with the 19 Cityscapes train ids."""
+
+    METAINFO = CITYSCAPES_METAINFO

@@ -1,0 +1,40 @@
+"""Errors a user can cause, raised early with a message that says what to do.
+
+The command-line tools catch :class:`DDBError` and print its message on one
+line instead of a traceback from inside the runner.
+"""
+
+
+class DDBError(Exception):
+    """Base class of every error caused by user input (data, config, files)."""
+
+
+class DataError(DDBError, ValueError):
+    """A dataset on disk is missing, incomplete or malformed."""
+
+
+class ConfigError(DDBError, ValueError):
+    """A config file, a config key or a command-line option is wrong."""
+
+
+class CheckpointError(DDBError, ValueError):
+    """A checkpoint or prototype file does not fit the model."""
+
+
+def one_line(exc: BaseException) -> str:
+    """The user-facing line of an error.
+
+    Errors raised in a DataLoader worker come back wrapped, with the worker's
+    traceback inside the message; the last non-empty line is the original
+    message.
+    """
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    msg = lines[-1] if lines else exc.__class__.__name__
+    for prefix in ('mmseg_ddb.errors.', ):
+        if msg.startswith(prefix):
+            msg = msg[len(prefix):]
+    for name in ('DataError: ', 'ConfigError: ', 'CheckpointError: ',
+                 'DDBError: '):
+        if msg.startswith(name):
+            msg = msg[len(name):]
+    return msg

@@ -1,0 +1,3 @@
+from .encoder_decoder import DDBEncoderDecoder
+
+__all__ = ['DDBEncoderDecoder']

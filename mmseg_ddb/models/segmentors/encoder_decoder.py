@@ -1,0 +1,93 @@
+"""The segmentor every DDB model (student, teachers, EMA) is made of."""
+from typing import Optional, Tuple
+
+from mmseg.models.segmentors import EncoderDecoder
+from mmseg.models.utils import resize
+from mmseg.registry import MODELS
+from mmseg.utils import OptSampleList, SampleList
+from torch import Tensor
+
+from ...errors import ConfigError
+
+_REMOTE = ('open-mmlab://', 'http://', 'https://', 'torchvision://',
+           'mmcls://', 'openmmlab://')
+
+
+@MODELS.register_module()
+class DDBEncoderDecoder(EncoderDecoder):
+    """mmseg's ``EncoderDecoder`` with what DDB needs on top.
+
+    * :meth:`logits_and_features`: logits and the decode head's feature (the
+      256-d post-bottleneck feature of :class:`DLV2AdapterHead`) for the
+      UDA steps and the prototypes.
+    * :meth:`predict` resizes the **softmax** (not the logits) to the original
+      label size before the argmax, as the original's ``inference`` did
+      (METHOD.md section 3).
+
+    Call graph::
+
+        loss(inputs, samples)           -> EncoderDecoder.loss (CE on source)
+        logits_and_features(inputs)     -> extract_feat -> decode_head(x, True)
+        predict(inputs, samples)        -> inference -> softmax -> resize -> argmax
+    """
+
+    def init_weights(self):
+        """mmengine's init, with a clear message when the ImageNet weights
+        cannot be fetched (offline machine) or the local file is missing."""
+        init_cfg = getattr(self.backbone, 'init_cfg', None) or {}
+        ckpt = init_cfg.get('checkpoint') if isinstance(init_cfg, dict) \
+            else None
+        try:
+            super().init_weights()
+        except Exception as exc:
+            if not ckpt or isinstance(exc, ConfigError):
+                raise
+            if str(ckpt).startswith(_REMOTE):
+                raise ConfigError(
+                    f'could not fetch the ImageNet weights {ckpt} '
+                    f'({type(exc).__name__}: {exc}). Without internet, '
+                    'download them elsewhere and point the config at the '
+                    'local file: --cfg-options model.pretrained=PATH '
+                    '(or model.backbone.init_cfg.checkpoint=PATH).') from exc
+            raise ConfigError(
+                f'cannot load the backbone init {ckpt} ({type(exc).__name__}: '
+                f'{exc}). Fix model.pretrained / '
+                'model.backbone.init_cfg.checkpoint.') from exc
+
+    @property
+    def feature_dim(self) -> int:
+        """Width of the feature returned by :meth:`logits_and_features`."""
+        return self.decode_head.feature_dim
+
+    def logits_and_features(self, inputs: Tensor,
+                            size: Optional[Tuple[int, int]] = None
+                            ) -> Tuple[Tensor, Tensor]:
+        """Logits [B, K, h, w] and features [B, D, h, w] of a batch.
+
+        Args:
+            inputs (Tensor): Normalised images [B, 3, H, W].
+            size (tuple, optional): Resize both bilinearly to this (H, W),
+                e.g. ``inputs.shape[2:]``. Default: decoder resolution.
+        """
+        logits, features = self.decode_head(
+            self.extract_feat(inputs), return_feature=True)
+        if size is not None:
+            align = self.align_corners
+            logits = resize(logits, size=size, mode='bilinear',
+                            align_corners=align)
+            features = resize(features, size=size, mode='bilinear',
+                              align_corners=align)
+        return logits, features
+
+    def predict(self, inputs: Tensor,
+                data_samples: OptSampleList = None) -> SampleList:
+        if data_samples is not None:
+            batch_img_metas = [s.metainfo for s in data_samples]
+        else:
+            shape = inputs.shape[2:]
+            batch_img_metas = [
+                dict(ori_shape=shape, img_shape=shape, pad_shape=shape,
+                     padding_size=[0, 0, 0, 0])
+            ] * inputs.shape[0]
+        probs = self.inference(inputs, batch_img_metas).softmax(dim=1)
+        return self.postprocess_result(probs, data_samples)

@@ -1,0 +1,10 @@
+from .checkpoint import (STUDENT_PREFIXES, check_state_dict, load_model_weights,
+                         load_weights_file, select_prefix, state_dict_of)
+from .cli import user_errors_to_exit
+from .config import check_cfg_options, iter_dicts, load_config
+
+__all__ = [
+    'STUDENT_PREFIXES', 'check_state_dict', 'load_model_weights',
+    'load_weights_file', 'select_prefix', 'state_dict_of',
+    'user_errors_to_exit', 'check_cfg_options', 'iter_dicts', 'load_config'
+]

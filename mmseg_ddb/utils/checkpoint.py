@@ -1,0 +1,120 @@
+"""Loading weights a user hands us: safely, and with errors that name keys.
+
+Every weight file (ImageNet inits, released DDB weights, ``--load-from``,
+teacher checkpoints) is read with ``torch.load(weights_only=True)``. Our own
+checkpoints load that way too: :mod:`mmseg_ddb.compat` allow-lists the few
+plain-data types mmengine stores in them (its ``HistoryBuffer`` and numpy
+arrays).
+"""
+import os.path as osp
+import pickle
+from typing import Dict, Optional, Sequence
+
+import torch
+from torch import nn
+
+from ..errors import CheckpointError
+
+#: Prefixes under which the original's UDA checkpoints store the model that is
+#: evaluated: ``model.`` (ST student) and ``stu_model.`` (CKD student).
+STUDENT_PREFIXES = ('model.', 'stu_model.')
+
+
+def load_weights_file(path: str, trust: bool = False) -> dict:
+    """``torch.load`` a checkpoint on the CPU, refusing arbitrary pickles.
+
+    Args:
+        path (str): The file.
+        trust (bool): Allow arbitrary unpickling (``--trust-checkpoint``).
+            Only for files from a source you trust.
+    """
+    if not osp.isfile(path):
+        raise CheckpointError(f'checkpoint {path} not found')
+    try:
+        return torch.load(path, map_location='cpu', weights_only=not trust)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ''
+        raise CheckpointError(
+            f'{path} needs arbitrary unpickling to load ({first[:200]}); '
+            'refusing. If you trust the file, pass --trust-checkpoint.'
+        ) from exc
+    except (RuntimeError, EOFError, OSError) as exc:
+        raise CheckpointError(
+            f'cannot read checkpoint {path}: {exc}. The file may be truncated'
+            ' or not a PyTorch checkpoint.') from exc
+
+
+def state_dict_of(checkpoint: dict) -> Dict[str, torch.Tensor]:
+    """The state dict inside a checkpoint (``state_dict``/``model`` or itself),
+    without a DDP ``module.`` prefix."""
+    sd = checkpoint
+    for key in ('state_dict', 'model'):
+        if isinstance(sd, dict) and isinstance(sd.get(key), dict):
+            sd = sd[key]
+            break
+    if not isinstance(sd, dict):
+        raise CheckpointError('checkpoint holds no state dict')
+    if sd and all(k.startswith('module.') for k in sd):
+        sd = {k[len('module.'):]: v for k, v in sd.items()}
+    return sd
+
+
+def select_prefix(state_dict: Dict[str, torch.Tensor],
+                  prefixes: Sequence[str] = STUDENT_PREFIXES
+                  ) -> Dict[str, torch.Tensor]:
+    """Keep the keys under the first prefix present, with the prefix removed.
+
+    With none of the prefixes present the state dict is returned unchanged,
+    so plain segmentor checkpoints load too.
+    """
+    for prefix in prefixes:
+        sub = {k[len(prefix):]: v for k, v in state_dict.items()
+               if k.startswith(prefix)}
+        if sub:
+            return sub
+    return state_dict
+
+
+def check_state_dict(model: nn.Module, state_dict: Dict[str, torch.Tensor],
+                     path: str) -> None:
+    """Raise :class:`CheckpointError` naming every key that does not fit."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in own]
+    mismatched = [
+        f'{k} (file {tuple(v.shape)} vs model {tuple(own[k].shape)})'
+        for k, v in state_dict.items()
+        if k in own and hasattr(v, 'shape') and v.shape != own[k].shape
+    ]
+    problems = []
+    for what, keys in (('missing keys', missing),
+                       ('unexpected keys', unexpected),
+                       ('shape mismatches', mismatched)):
+        if keys:
+            shown = ', '.join(keys[:5]) + (', ...' if len(keys) > 5 else '')
+            problems.append(f'{len(keys)} {what} [{shown}]')
+    if problems:
+        raise CheckpointError(
+            f'checkpoint {path} does not fit the model: ' + '; '.join(problems)
+            + '. Is it for another config (backbone, head, class count)?')
+
+
+def load_model_weights(model: nn.Module, path: str,
+                       prefixes: Sequence[str] = STUDENT_PREFIXES,
+                       trust: bool = False) -> Optional[str]:
+    """Load the evaluated model of any DDB / mmseg checkpoint into ``model``.
+
+    Picks the student (``model.`` or ``stu_model.``) of UDA checkpoints, ours
+    or the original's, and plain segmentor checkpoints as they are. Strict:
+    every key must fit.
+
+    Returns:
+        str | None: the prefix that was used.
+    """
+    sd = state_dict_of(load_weights_file(path, trust=trust))
+    chosen = next((p for p in prefixes if any(k.startswith(p) for k in sd)),
+                  None)
+    sd = select_prefix(sd, prefixes)
+    check_state_dict(model, sd, path)
+    model.load_state_dict(sd, strict=True)
+    return chosen

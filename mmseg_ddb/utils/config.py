@@ -1,0 +1,96 @@
+"""Config loading with errors that name the file or key."""
+import os.path as osp
+from typing import Iterable, Optional
+
+from mmengine.config import Config
+
+from ..errors import ConfigError
+
+
+def load_config(path: str) -> Config:
+    """``Config.fromfile`` with a clear error for a missing or broken file."""
+    if not osp.isfile(path):
+        raise ConfigError(f'config file {path} not found')
+    try:
+        return Config.fromfile(path)
+    except Exception as exc:  # syntax errors, bad _base_ paths, ...
+        raise ConfigError(f'cannot load config {path}: {exc}') from exc
+
+
+def _known_types() -> set:
+    from mmengine.registry import (DATA_SAMPLERS, DATASETS, EVALUATOR, HOOKS,
+                                   METRICS, MODELS, OPTIM_WRAPPERS,
+                                   OPTIMIZERS, PARAM_SCHEDULERS, TRANSFORMS)
+    names = set()
+    for reg in (MODELS, DATASETS, TRANSFORMS, METRICS, HOOKS, OPTIMIZERS,
+                OPTIM_WRAPPERS, PARAM_SCHEDULERS, DATA_SAMPLERS, EVALUATOR):
+        stack = [reg]
+        while stack:
+            r = stack.pop()
+            names.update(r.module_dict)
+            stack.extend(r.children.values())
+    import mmseg.registry as seg
+    for reg in (seg.MODELS, seg.DATASETS, seg.TRANSFORMS, seg.METRICS,
+                seg.HOOKS, seg.OPTIMIZERS, seg.OPTIM_WRAPPERS,
+                seg.PARAM_SCHEDULERS, seg.DATA_SAMPLERS, seg.EVALUATOR):
+        names.update(reg.module_dict)
+    return names
+
+
+def check_cfg_options(cfg: Config, options: Optional[dict]) -> None:
+    """Refuse ``--cfg-options`` keys that are not in the config and ``type``
+    values that name no registered class.
+
+    A key may add a new entry only to a dict that exists already and whose
+    existing keys make a typo unlikely; we keep it strict: the full dotted
+    path up to the last key must exist, and the last key must exist too
+    unless its parent is empty. List indices (``a.0.b``) are allowed.
+    """
+    if not options:
+        return
+    types = None
+    for key, value in options.items():
+        node = cfg._cfg_dict if hasattr(cfg, '_cfg_dict') else cfg
+        parts = key.split('.')
+        for depth, part in enumerate(parts):
+            here = '.'.join(parts[:depth + 1])
+            if isinstance(node, (list, tuple)):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise ConfigError(
+                        f'--cfg-options: {here!r}: index out of range or not '
+                        f'a number (the list has {len(node)} items)')
+                node = node[int(part)]
+                continue
+            if not hasattr(node, 'keys'):
+                raise ConfigError(f'--cfg-options: {here!r}: '
+                                  f"'{'.'.join(parts[:depth])}' is not a dict")
+            if part not in node.keys():
+                if depth == len(parts) - 1 and len(node.keys()) == 0:
+                    break
+                close = sorted(k for k in node.keys()
+                               if k[:3] == part[:3])[:3]
+                hint = f' Did you mean {", ".join(close)}?' if close else ''
+                raise ConfigError(
+                    f'--cfg-options: unknown config key {here!r}.{hint} '
+                    'Check the spelling against the printed config '
+                    '(python -c "from mmengine import Config; '
+                    'print(Config.fromfile(CFG).pretty_text)").')
+            node = node[part]
+        if parts[-1] == 'type' and isinstance(value, str):
+            types = _known_types() if types is None else types
+            if value not in types:
+                raise ConfigError(
+                    f'--cfg-options: {key}={value!r} names no registered '
+                    'class (model, dataset, transform, metric, hook, '
+                    'optimizer or scheduler).')
+
+
+def iter_dicts(node) -> Iterable[dict]:
+    """Every dict inside a nested config structure, depth first."""
+    if isinstance(node, dict):
+        yield node
+        for v in node.values():
+            yield from iter_dicts(v)
+    elif isinstance(node, (list, tuple)):
+        for v in node:
+            yield from iter_dicts(v)

@@ -1,0 +1,97 @@
+#!/usr/bin/env python
+"""Convert GTA5 labels to Cityscapes train ids and write the RCS statistics.
+
+Layout (METHOD.md section 3)::
+
+    PATH/images/00001.png
+    PATH/labels/00001.png                 Cityscapes label ids (palette PNG)
+    PATH/labels/00001_labelTrainIds.png   written: train ids 0..18, 255
+    OUT/sample_class_stats.json, sample_class_stats_dict.json,
+        samples_with_class.json           written (OUT defaults to PATH)
+
+Labels whose output exists are skipped, so an interrupted run can be resumed.
+"""
+import argparse
+import os.path as osp
+import sys
+
+_REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+if _REPO not in sys.path:
+    sys.path.insert(0, _REPO)
+
+from mmseg_ddb.datasets.conversion import (  # noqa: E402
+    ConversionError, apply_lut, atomic_write_png, check_label_size,
+    class_stats, fail, id_to_train_id_lut, list_files, read_label,
+    read_train_ids, require_dir, run_parallel, write_rcs_stats)
+
+OUT_SUFFIX = '_labelTrainIds.png'
+LUT = id_to_train_id_lut()
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Convert GTA5 labels (Cityscapes label ids) to '
+        '*_labelTrainIds.png and write the rare-class-sampling statistics.')
+    parser.add_argument('path', help='GTA5 root, holding images/ and labels/')
+    parser.add_argument('--gt-dir', default='labels',
+                        help='label folder under PATH (default: labels)')
+    parser.add_argument('-o', '--out-dir',
+                        help='where the RCS json files go (default: PATH)')
+    parser.add_argument('--nproc', default=4, type=int,
+                        help='worker processes (default: 4)')
+    parser.add_argument('--no-size-check', action='store_true',
+                        help='do not compare each label with its image size')
+    return parser.parse_args(argv)
+
+
+def convert_one(task):
+    """(label, image or None, output) -> (RCS stats dict, converted?)."""
+    label_path, image_path, out_path = task
+    if osp.exists(out_path):
+        train_ids, converted = read_train_ids(out_path), False
+    else:
+        ids = read_label(label_path)
+        if image_path is not None:
+            check_label_size(label_path, ids, image_path)
+        train_ids, converted = apply_lut(ids, LUT), True
+        atomic_write_png(out_path, train_ids)
+    return {'file': out_path, **class_stats(train_ids)}, converted
+
+
+def convert(args):
+    require_dir(args.path, 'GTA5 root',
+                'pass the folder that holds images/ and labels/')
+    gt_dir = osp.join(args.path, args.gt_dir)
+    require_dir(gt_dir, 'label folder',
+                'extract the GTA5 labels there or set --gt-dir')
+    img_dir = osp.join(args.path, 'images')
+    if not args.no_size_check:
+        require_dir(img_dir, 'image folder',
+                    'extract the GTA5 images there or pass --no-size-check')
+    names = list_files(gt_dir, '.png', exclude_suffix=OUT_SUFFIX)
+    if not names:
+        raise ConversionError(
+            f'no label *.png found in {gt_dir}; check that PATH is the GTA5 '
+            'root and the labels are extracted')
+    tasks = [(osp.join(gt_dir, n),
+              None if args.no_size_check else osp.join(img_dir, n),
+              osp.join(gt_dir, n[:-len('.png')] + OUT_SUFFIX)) for n in names]
+    results = run_parallel(convert_one, tasks, args.nproc, desc='GTA5 labels')
+    out_dir = args.out_dir or args.path
+    write_rcs_stats(out_dir, [stats for stats, _ in results])
+    done = sum(converted for _, converted in results)
+    print(f'converted {done} labels, {len(results) - done} already done; '
+          f'RCS statistics in {out_dir}')
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        convert(args)
+    except ConversionError as err:
+        return fail(err)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

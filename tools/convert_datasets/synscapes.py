@@ -1,0 +1,109 @@
+#!/usr/bin/env python
+"""Convert Synscapes labels to Cityscapes train ids and write the RCS statistics.
+
+Layout (METHOD.md section 3)::
+
+    PATH/img/rgb/1.png
+    PATH/img/class/1.png                  Cityscapes label ids (8-bit grey)
+    PATH/img/class/1_gt_labelTrainIds.png written: train ids 0..18, 255
+    PATH/img/class/1_gt_color.png         written: Cityscapes colours
+    OUT/sample_class_stats.json, ...      written (OUT defaults to PATH)
+
+Only ``img/class/<digits>.png`` are inputs. Labels whose two outputs exist are
+skipped, so an interrupted run can be resumed.
+"""
+import argparse
+import os.path as osp
+import re
+import sys
+
+_REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+if _REPO not in sys.path:
+    sys.path.insert(0, _REPO)
+
+from mmseg_ddb.datasets.conversion import (  # noqa: E402
+    ConversionError, apply_lut, atomic_write_png, check_label_size,
+    class_stats, fail, id_to_train_id_lut, list_files, read_label,
+    read_train_ids, require_dir, run_parallel, train_id_to_color_lut,
+    write_rcs_stats)
+
+LUT = id_to_train_id_lut()
+COLORS = train_id_to_color_lut()
+INPUT_NAME = re.compile(r'^\d+\.png$')
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Convert Synscapes labels (img/class/N.png, Cityscapes '
+        'label ids) to N_gt_labelTrainIds.png and N_gt_color.png and write '
+        'the rare-class-sampling statistics.')
+    parser.add_argument('path', help='Synscapes root, holding img/rgb and '
+                        'img/class')
+    parser.add_argument('-o', '--out-dir',
+                        help='where the RCS json files go (default: PATH)')
+    parser.add_argument('--nproc', default=4, type=int,
+                        help='worker processes (default: 4)')
+    parser.add_argument('--no-size-check', action='store_true',
+                        help='do not compare each label with its image size')
+    return parser.parse_args(argv)
+
+
+def convert_one(task):
+    """(label, image or None, train-id output, colour output) -> (stats, converted?)."""
+    label_path, image_path, out_path, color_path = task
+    if osp.exists(out_path) and osp.exists(color_path):
+        train_ids, converted = read_train_ids(out_path), False
+    else:
+        ids = read_label(label_path)
+        if image_path is not None:
+            check_label_size(label_path, ids, image_path)
+        train_ids, converted = apply_lut(ids, LUT), True
+        atomic_write_png(color_path, COLORS[train_ids])
+        atomic_write_png(out_path, train_ids)
+    return {'file': out_path, **class_stats(train_ids)}, converted
+
+
+def convert(args):
+    require_dir(args.path, 'Synscapes root',
+                'pass the folder that holds img/rgb and img/class')
+    class_dir = osp.join(args.path, 'img', 'class')
+    require_dir(class_dir, 'label folder',
+                'extract the Synscapes archive there')
+    rgb_dir = osp.join(args.path, 'img', 'rgb')
+    if not args.no_size_check:
+        require_dir(rgb_dir, 'image folder',
+                    'extract the Synscapes images there or pass '
+                    '--no-size-check')
+    names = sorted((n for n in list_files(class_dir, '.png')
+                    if INPUT_NAME.match(n)), key=lambda n: int(n[:-4]))
+    if not names:
+        raise ConversionError(
+            f'no label <number>.png found in {class_dir}; check that PATH is '
+            'the Synscapes root')
+    tasks = []
+    for name in names:
+        stem = name[:-len('.png')]
+        tasks.append((osp.join(class_dir, name),
+                      None if args.no_size_check else osp.join(rgb_dir, name),
+                      osp.join(class_dir, f'{stem}_gt_labelTrainIds.png'),
+                      osp.join(class_dir, f'{stem}_gt_color.png')))
+    results = run_parallel(convert_one, tasks, args.nproc,
+                           desc='Synscapes labels')
+    out_dir = args.out_dir or args.path
+    write_rcs_stats(out_dir, [stats for stats, _ in results])
+    done = sum(converted for _, converted in results)
+    print(f'converted {done} labels, {len(results) - done} already done; '
+          f'RCS statistics in {out_dir}')
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        convert(args)
+    except ConversionError as err:
+        return fail(err)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""Evaluate a checkpoint (plain, ST, CKD, ours or the original's).
+
+    python tools/test.py CONFIG CHECKPOINT --eval mIoU [--metrics-out m.json]
+                         [--show-dir DIR] [--cfg-options k=v ...]
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+import mmseg_ddb  # noqa: E402,F401
+import torch  # noqa: E402
+from mmengine.config import DictAction  # noqa: E402
+
+from mmseg_ddb.apis import (SUPPORTED_METRICS, evaluate, metrics_record,  # noqa: E402
+                            prepare_test_config, write_json_atomic)
+from mmseg_ddb.errors import ConfigError  # noqa: E402
+from mmseg_ddb.utils import user_errors_to_exit  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Evaluate a DDB checkpoint')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--eval', nargs='+', default=['mIoU'],
+                        help='metrics to compute (mIoU)')
+    parser.add_argument('--metrics-out', help='write the metrics to this '
+                        'JSON file: {"mIoU": .., "per_class": {name: IoU}}')
+    parser.add_argument('--work-dir', help='where logs go')
+    parser.add_argument('--show-dir', help='save painted predictions here')
+    parser.add_argument('--trust-checkpoint', action='store_true',
+                        help='allow arbitrary unpickling of the checkpoint '
+                        '(only for files you trust)')
+    parser.add_argument('--gpu-id', type=int, default=None)
+    parser.add_argument(
+        '--cfg-options', '--options', nargs='+', action=DictAction,
+        help='override config keys')
+    parser.add_argument(
+        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+@user_errors_to_exit
+def main(argv=None):
+    args = parse_args(argv)
+    unknown = [m for m in args.eval if m not in SUPPORTED_METRICS]
+    if unknown:
+        raise ConfigError(f'--eval {" ".join(unknown)}: not supported; use '
+                          f'{", ".join(SUPPORTED_METRICS)}')
+    cfg = prepare_test_config(args.config, args.cfg_options, args.work_dir,
+                              args.launcher, args.show_dir)
+    if args.gpu_id is not None and torch.cuda.is_available():
+        torch.cuda.set_device(args.gpu_id)
+    try:
+        metrics = evaluate(cfg, args.checkpoint, trust=args.trust_checkpoint)
+    finally:
+        if torch.distributed.is_available() and \
+                torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+    record = metrics_record(metrics, None)
+    record.update(config=args.config, checkpoint=args.checkpoint)
+    means = {k: v for k, v in record.items()
+             if k.startswith(('mIoU', 'mAcc', 'aAcc')) or '/mIoU' in k}
+    print(' '.join(f'{k}: {v:.2f}' for k, v in means.items()))
+    if args.metrics_out:
+        write_json_atomic(args.metrics_out, record)
+    return record
+
+
+if __name__ == '__main__':
+    main()
