@@ -1,9 +1,10 @@
 from .test import (SUPPORTED_METRICS, evaluate, metrics_record, prepare_test_config,
                    write_json_atomic)
 from .train import (adapt_to_device, build_runner, check_schedule,
-                    prepare_train_config, run_training, use_amp)
+                    prepare_train_config, run_training, use_amp,
+                    wrap_uda)
 
 __all__ = [
     'SUPPORTED_METRICS',
     'evaluate', 'metrics_record', 'prepare_test_config', 'write_json_atomic','adapt_to_device', 'build_runner', 'check_schedule',
-           'prepare_train_config', 'run_training', 'use_amp']
+           'prepare_train_config', 'run_training', 'use_amp', 'wrap_uda']

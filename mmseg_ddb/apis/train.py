@@ -47,6 +47,19 @@ def use_amp(cfg: Config) -> None:
         ow['loss_scale'] = 'dynamic'
 
 
+def wrap_uda(cfg: Config) -> None:
+    """A config with a ``uda`` dict trains that UDA segmentor around
+    ``cfg.model`` (the original's layout: ``model`` stays the plain segmentor
+    that ``tools/test.py`` evaluates)."""
+    uda = cfg.get('uda')
+    if not uda:
+        return
+    uda = dict(uda)
+    uda['segmentor'] = cfg.model
+    cfg.model = uda
+    cfg.uda = None
+
+
 def prepare_train_config(args) -> Config:
     """Apply the command line of ``tools/train.py`` to its config."""
     cfg = load_config(args.config)
@@ -83,6 +96,7 @@ def prepare_train_config(args) -> Config:
         randomness['deterministic'] = bool(args.deterministic)
         cfg.randomness = randomness
     check_schedule(cfg)
+    wrap_uda(cfg)
     adapt_to_device(cfg, distributed=args.launcher != 'none')
     if getattr(args, 'gpu_id', None) is not None and torch.cuda.is_available():
         torch.cuda.set_device(args.gpu_id)

@@ -3,10 +3,11 @@ from .gta import GTADataset
 from .mapillary import MapillaryDataset
 from .synscapes import SynscapesDataset
 from .synthia import SYNTHIA_13_CLASSES, SYNTHIA_16_CLASSES, SynthiaDataset
+from .uda_dataset import UDADataset
 from .transforms import DDBLoadAnnotations, DDBLoadImageFromFile
 
 __all__ = [
     'DDBCityscapesDataset', 'GTADataset', 'MapillaryDataset',
     'SynscapesDataset', 'SynthiaDataset', 'SYNTHIA_16_CLASSES',
-    'SYNTHIA_13_CLASSES', 'DDBLoadAnnotations', 'DDBLoadImageFromFile'
+    'SYNTHIA_13_CLASSES', 'DDBLoadAnnotations', 'DDBLoadImageFromFile', 'UDADataset'
 ]

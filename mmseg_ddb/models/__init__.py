@@ -1,4 +1,9 @@
+from .data_preprocessor import UDADataPreProcessor
 from .decode_heads import DLV2AdapterHead, DLV2Head
 from .segmentors import DDBEncoderDecoder
+from .uda import SelfTraining, UDASegmentor
 
-__all__ = ['DLV2AdapterHead', 'DLV2Head', 'DDBEncoderDecoder']
+__all__ = [
+    'UDADataPreProcessor', 'DLV2AdapterHead', 'DLV2Head', 'DDBEncoderDecoder',
+    'SelfTraining', 'UDASegmentor'
+]

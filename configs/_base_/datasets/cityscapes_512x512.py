@@ -17,7 +17,7 @@ cityscapes_test_pipeline = [
 cityscapes_train = dict(
     type='DDBCityscapesDataset',
     data_root='data/cityscapes',
-    data_prefix=dict(img_path='leftImg8bit/train', seg_map_path=None),
+    data_prefix=dict(img_path='leftImg8bit/train'),
     pipeline=cityscapes_train_pipeline)
 cityscapes_val = dict(
     type='DDBCityscapesDataset',

@@ -18,7 +18,7 @@ mapillary_test_pipeline = [
 mapillary_train = dict(
     type='MapillaryDataset',
     data_root='data/mapillary',
-    data_prefix=dict(img_path='training/images', seg_map_path=None),
+    data_prefix=dict(img_path='training/images'),
     pipeline=mapillary_train_pipeline)
 mapillary_val = dict(
     type='MapillaryDataset',

@@ -33,7 +33,7 @@ synthetic_source_train = dict(
 synthetic_target_train = dict(
     type='DDBCityscapesDataset',
     data_root='data/synthetic/cityscapes',
-    data_prefix=dict(img_path='leftImg8bit/train', seg_map_path=None),
+    data_prefix=dict(img_path='leftImg8bit/train'),
     synthetic=synthetic,
     pipeline=synthetic_target_pipeline)
 synthetic_target_val = dict(

@@ -1,0 +1,4 @@
+from .self_training import SelfTraining
+from .uda_segmentor import UDASegmentor
+
+__all__ = ['SelfTraining', 'UDASegmentor']

@@ -140,7 +140,8 @@ def zero_mask(batch_size: int, height: int, width: int, *, device: DeviceLike = 
     return torch.zeros(batch_size, 1, height, width, device=_resolve_device(device))
 
 
-def make_mask(kind: str, labels: Tensor, generator: Optional[torch.Generator] = None) -> Tensor:
+def make_mask(kind: str, labels: Tensor, generator: Optional[torch.Generator] = None,
+              area_ratio: float = 0.4) -> Tensor:
     """Bridging mask of the given kind for a batch of source label maps.
 
     Args:
@@ -159,7 +160,8 @@ def make_mask(kind: str, labels: Tensor, generator: Optional[torch.Generator] = 
         raise ValueError(f'expected labels [B, H, W], got shape {tuple(labels.shape)}')
     batch_size, height, width = labels.shape
     if kind == 'cut':
-        return cut_mask(batch_size, height, width, device=labels.device, generator=generator)
+        return cut_mask(batch_size, height, width, area_ratio, device=labels.device,
+                        generator=generator)
     if kind == 'class':
         return class_mask(labels, generator=generator)
     return zero_mask(batch_size, height, width, device=labels.device)

@@ -1,0 +1,169 @@
+"""Stage 1 of DDB: self-training along one bridging path (METHOD.md 2.3)."""
+from typing import Dict, Optional
+
+import torch
+from mmseg.registry import MODELS
+from mmseg.utils import ConfigType
+from torch import Tensor, nn
+
+from ...utils import load_model_weights
+from .bridging import BLUR_MODES, MASK_KINDS, make_mask, mix, \
+    photometric_augment
+from .teacher import (ema_alpha, ema_update_, mixed_label_and_weight,
+                      pseudo_label_and_weight)
+from .uda_segmentor import UDASegmentor, build_segmentor, stack_labels
+
+TEACHER_BN_MODES = ('train', 'eval')
+
+
+def set_teacher_mode(model: nn.Module, bn_mode: str) -> None:
+    """Dropout (and DropPath) off; BN in train mode as the original
+    (``'train'``: batch statistics of the target batch, METHOD.md 6.3) or
+    in eval mode (``'eval'``: running statistics)."""
+    model.train(bn_mode == 'train')
+    for m in model.modules():
+        if isinstance(m, nn.modules.dropout._DropoutNd) or \
+                type(m).__name__ == 'DropPath':
+            m.eval()
+
+
+@MODELS.register_module()
+class SelfTraining(UDASegmentor):
+    """Dual-path self-training: one class, the path chosen by ``mask``.
+
+    Per iteration: EMA update -> source CE -> EMA teacher labels the clean
+    target -> bridging mask from the source labels (``cut``: region path,
+    ``class``: class path) -> mixed image, label and pixel weight ->
+    colour jitter + blur of the mixed image -> weighted CE -> one step.
+
+    Args:
+        segmentor (dict): Student config; the EMA teacher is a copy.
+        mask (str): ``'cut'`` (region path, cut-mix) or ``'class'`` (class
+            path, class-mix).
+        alpha (float): Maximum EMA weight, ``min(1 - 1/(i+1), alpha)``.
+        pseudo_threshold (float): Confidence that counts toward the batch
+            quality weight (one scalar on every target pixel, METHOD.md 6.2).
+        teacher_bn (str): ``'train'`` (original) or ``'eval'`` (the EMA's BN
+            uses running statistics, which then follow the student's by EMA).
+        cut_area (float): Box area fraction of the cut mask.
+        jitter_prob, jitter_strength, blur_prob, sigma_range: Photometric
+            augmentation of the mixed image (METHOD.md 2.2).
+        blur_mode (str): ``'horizontal'`` reproduces the original's 1xK blur
+            (METHOD.md 6.1); ``'2d'`` is the intended KxK blur.
+        distilled_model_path (str, optional): Round 2: initialise the student
+            and the EMA from this checkpoint's student (a CKD checkpoint's
+            ``stu_model.*``, or a plain/ST checkpoint).
+        avg_non_ignore (bool): See :class:`UDASegmentor`.
+    """
+
+    def __init__(self,
+                 segmentor: ConfigType,
+                 mask: str = 'cut',
+                 alpha: float = 0.99,
+                 pseudo_threshold: float = 0.968,
+                 teacher_bn: str = 'train',
+                 cut_area: float = 0.4,
+                 jitter_prob: float = 0.8,
+                 jitter_strength: float = 0.2,
+                 blur_prob: float = 0.5,
+                 sigma_range=(0.15, 1.15),
+                 blur_mode: str = 'horizontal',
+                 distilled_model_path: Optional[str] = None,
+                 avg_non_ignore: bool = False,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None):
+        super().__init__(segmentor, avg_non_ignore, data_preprocessor,
+                         init_cfg)
+        for name, value, valid in (('mask', mask, MASK_KINDS),
+                                   ('teacher_bn', teacher_bn,
+                                    TEACHER_BN_MODES),
+                                   ('blur_mode', blur_mode, BLUR_MODES)):
+            if value not in valid:
+                raise ValueError(f'SelfTraining: {name}={value!r}; expected '
+                                 f'one of {valid}')
+        self.mask = mask
+        self.alpha = alpha
+        self.pseudo_threshold = pseudo_threshold
+        self.teacher_bn = teacher_bn
+        self.cut_area = cut_area
+        self.aug = dict(jitter_prob=jitter_prob,
+                        jitter_strength=jitter_strength, blur_prob=blur_prob,
+                        sigma_range=tuple(sigma_range), blur_mode=blur_mode)
+        self.distilled_model_path = distilled_model_path
+        self.model = build_segmentor(segmentor)
+        self.ema_model = build_segmentor(segmentor, frozen=True)
+        # iterations done; saved with the weights so a resumed run continues
+        # the EMA schedule instead of re-initialising it (METHOD.md 6.11)
+        self.local_iter = 0
+
+    # -- state -------------------------------------------------------------
+    def get_extra_state(self) -> dict:
+        return dict(local_iter=self.local_iter)
+
+    def set_extra_state(self, state: dict) -> None:
+        self.local_iter = int(state.get('local_iter', 0))
+
+    def init_weights(self):
+        """ImageNet (or config) init, then the round-2 distilled student if
+        given; the EMA starts as a copy of the student."""
+        super().init_weights()
+        if self.distilled_model_path:
+            load_model_weights(self.model, self.distilled_model_path,
+                               prefixes=('stu_model.', 'model.'))
+        self._copy_student_to_ema()
+
+    @torch.no_grad()
+    def _copy_student_to_ema(self) -> None:
+        for ema, p in zip(self.ema_model.parameters(),
+                          self.model.parameters()):
+            ema.copy_(p)
+        if self.teacher_bn == 'eval' or self.distilled_model_path:
+            for ema, b in zip(self.ema_model.buffers(),
+                              self.model.buffers()):
+                ema.copy_(b)
+
+    def _ema_tensors(self):
+        """(EMA, student) tensors the EMA averages: parameters, plus the BN
+        running statistics when the teacher's BN runs in eval mode."""
+        ema = list(self.ema_model.parameters())
+        src = list(self.model.parameters())
+        if self.teacher_bn == 'eval':
+            ema += [b for b in self.ema_model.buffers()
+                    if b.is_floating_point()]
+            src += [b for b in self.model.buffers() if b.is_floating_point()]
+        return ema, src
+
+    # -- the step (METHOD.md 2.3) --------------------------------------------
+    @torch.no_grad()
+    def pseudo_label(self, target_inputs: Tensor):
+        """EMA teacher's hard label and batch quality weight on the target."""
+        set_teacher_mode(self.ema_model, self.teacher_bn)
+        logits = self.ema_model.encode_decode(
+            target_inputs, [dict(img_shape=target_inputs.shape[2:])] *
+            target_inputs.shape[0])
+        return pseudo_label_and_weight(logits, self.pseudo_threshold)
+
+    def bridge(self, source: dict, target_inputs: Tensor,
+               pseudo_labels: Tensor, quality: Tensor):
+        """Mixed image (augmented), label and pixel weight."""
+        src_labels = stack_labels(source['data_samples'])
+        mask = make_mask(self.mask, src_labels, area_ratio=self.cut_area)
+        mixed = mix(mask, source['inputs'], target_inputs)
+        mean, std = self.norm_mean_std
+        mixed = photometric_augment(mixed, mean, std, **self.aug)
+        labels, weight = mixed_label_and_weight(mask, src_labels,
+                                                pseudo_labels, quality)
+        return mixed, labels, weight
+
+    def loss(self, source: dict, target: dict) -> Dict[str, Tensor]:
+        if self.local_iter > 0:
+            ema_update_(*self._ema_tensors(),
+                        ema_alpha(self.local_iter, self.alpha))
+        loss_src = self.source_loss(source)
+        pseudo, quality = self.pseudo_label(target['inputs'])
+        mixed, labels, weight = self.bridge(source, target['inputs'], pseudo,
+                                            quality)
+        loss_mix = self.ce_loss(self.student_logits(mixed), labels, weight)
+        self.local_iter += 1
+        return dict(loss_src=loss_src, loss_mix=loss_mix,
+                    pseudo_quality=quality.detach())

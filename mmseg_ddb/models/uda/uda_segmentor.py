@@ -1,0 +1,110 @@
+"""Base of the DDB training stages: a wrapper around unmodified segmentors.
+
+The evaluated model (the *student*) is a plain :class:`DDBEncoderDecoder`
+stored under a stable prefix (``model.`` in Stage 1, ``stu_model.`` in
+Stage 2, the original's layout), so ``tools/test.py`` and the next stage read
+the checkpoint without renaming. Predictions always come from the student.
+
+Call graph::
+
+    train_step(data)            (mmengine BaseModel / MMDDP)
+      data_preprocessor(data)   -> dict(source=..., target=...)
+      forward(mode='loss')      -> loss(source, target)  [subclass]
+    val_step / test_step        -> forward(mode='predict') -> student.predict
+"""
+import copy
+from typing import Optional, Sequence, Tuple
+
+import torch
+from mmengine.model import BaseModel
+from mmseg.registry import MODELS
+from mmseg.utils import ConfigType, SampleList
+from torch import Tensor, nn
+
+from ..losses import weighted_cross_entropy
+
+
+def build_segmentor(cfg: ConfigType, frozen: bool = False) -> nn.Module:
+    """A segmentor from its config; ``frozen`` ones get no gradients."""
+    model = MODELS.build(copy.deepcopy(cfg))
+    if frozen:
+        model.requires_grad_(False)
+    return model
+
+
+def stack_labels(data_samples: SampleList) -> Tensor:
+    """Ground truth of a batch as [B, H, W] long."""
+    return torch.stack([s.gt_sem_seg.data[0] for s in data_samples]).long()
+
+
+class UDASegmentor(BaseModel):
+    """Holds what every stage shares. Subclasses define
+    ``loss(source, target) -> dict`` (the training step of their stage).
+
+    Args:
+        segmentor (dict): Config of the student (and teacher) segmentor.
+        avg_non_ignore (bool): Loss normalisation. ``False`` (original): mean
+            over all B*H*W pixels, ignored ones included (METHOD.md 6.13);
+            ``True``: mean over the non-ignored pixels.
+        data_preprocessor (dict, optional): Default: the segmentor's; its
+            type becomes ``UDADataPreProcessor`` either way.
+        init_cfg (dict, optional): Initialisation config.
+    """
+
+    #: attribute of the evaluated model (the checkpoint prefix)
+    student_name = 'model'
+
+    def __init__(self, segmentor: ConfigType, avg_non_ignore: bool = False,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None):
+        preprocessor = dict(data_preprocessor or
+                            segmentor.get('data_preprocessor') or {})
+        preprocessor['type'] = 'UDADataPreProcessor'
+        super().__init__(data_preprocessor=preprocessor, init_cfg=init_cfg)
+        self.segmentor_cfg = copy.deepcopy(segmentor)
+        self.avg_non_ignore = avg_non_ignore
+
+    @property
+    def student(self) -> nn.Module:
+        return getattr(self, self.student_name)
+
+    @property
+    def ignore_index(self) -> int:
+        return self.student.decode_head.ignore_index
+
+    @property
+    def norm_mean_std(self) -> Tuple[Sequence[float], Sequence[float]]:
+        """Mean and std of the input normalisation (0-255 units, RGB)."""
+        pre = self.data_preprocessor
+        return pre.mean.flatten().tolist(), pre.std.flatten().tolist()
+
+    def student_logits(self, inputs: Tensor) -> Tensor:
+        """Student logits at decoder resolution, with gradients."""
+        return self.student.decode_head(self.student.extract_feat(inputs))
+
+    def ce_loss(self, logits: Tensor, labels: Tensor,
+                weight: Optional[Tensor] = None) -> Tensor:
+        return weighted_cross_entropy(
+            logits, labels, weight, ignore_index=self.ignore_index,
+            avg_non_ignore=self.avg_non_ignore)
+
+    def source_loss(self, source: dict) -> Tensor:
+        """CE of the student on the labelled source batch."""
+        labels = stack_labels(source['data_samples'])
+        return self.ce_loss(self.student_logits(source['inputs']), labels)
+
+    def forward(self, inputs: Optional[Tensor] = None,
+                data_samples: Optional[SampleList] = None,
+                mode: str = 'tensor', source: Optional[dict] = None,
+                target: Optional[dict] = None):
+        if mode == 'loss':
+            if source is None or target is None:
+                raise ValueError(
+                    f'{type(self).__name__} trains on dict(source=..., '
+                    'target=...) batches: use a UDADataset for training.')
+            return self.loss(source, target)
+        if mode == 'predict':
+            return self.student.predict(inputs, data_samples)
+        if mode == 'tensor':
+            return self.student._forward(inputs, data_samples)
+        raise ValueError(f'unknown mode {mode!r}')
