@@ -1,4 +1,5 @@
+from .distillation import CrossPathDistillation
 from .self_training import SelfTraining
 from .uda_segmentor import UDASegmentor
 
-__all__ = ['SelfTraining', 'UDASegmentor']
+__all__ = ['CrossPathDistillation', 'SelfTraining', 'UDASegmentor']

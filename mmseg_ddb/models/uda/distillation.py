@@ -1,0 +1,184 @@
+"""Stage 2 of DDB: cross-path knowledge distillation (METHOD.md 2.5)."""
+import os.path as osp
+from typing import Dict, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+from mmseg.registry import MODELS
+from mmseg.utils import ConfigType
+from torch import Tensor, nn
+
+from ...errors import CheckpointError
+from ...utils import load_model_weights, load_prototypes
+from .bridging import BLUR_MODES, photometric_augment
+from .prototypes import (ensemble_pseudo_label, rectification_weights,
+                         rectify_logits, rectify_probabilities,
+                         soft_distillation_loss)
+from .uda_segmentor import UDASegmentor, build_segmentor
+
+STUDENT_INITS = ('imagenet', 'teacher')
+
+
+@MODELS.register_module()
+class CrossPathDistillation(UDASegmentor):
+    """CKD: a student learns from the frozen region- and class-path teachers.
+
+    Per iteration: source CE (the source pipeline adds
+    PhotoMetricDistortion) -> each teacher labels the clean target crop ->
+    its probabilities are rectified by its prototypes -> 50/50 average ->
+    argmax -> CE of the student on the colour-jittered/blurred target crop.
+
+    Args:
+        segmentor (dict): Config of the student and of every teacher.
+        teachers (list[dict]): One per path, e.g.
+            ``dict(name='cu', checkpoint=..., prototypes=..., config=...)``:
+            the ST checkpoint whose student (``model.*``) becomes the teacher,
+            its prototype file, and (for error messages) the config that
+            produces them.
+        proto_rectify (bool): Rectify with prototypes. Default: True.
+        rectify_on_prob (bool): Weights multiply the probabilities (True,
+            original) or the logits (False).
+        renormalize (bool): Renormalise rectified probabilities. Default:
+            False, as the original (METHOD.md 6.6).
+        proto_temperature (float): Temperature of the softmax over negative
+            prototype distances. Default: 1.
+        soft_distill (bool): Add the soft KL term of METHOD.md 2.5.
+        soft_distill_w (float): Its weight (0.1).
+        soft_temperature (float): Its temperature (1).
+        student_init (str): ``'imagenet'`` (original: the config's init) or
+            ``'teacher'`` (start from the first teacher's weights).
+        jitter_prob, jitter_strength, blur_prob, sigma_range, blur_mode:
+            Augmentation of the student's target crop (as in Stage 1).
+        avg_non_ignore (bool): See :class:`UDASegmentor`.
+    """
+
+    student_name = 'stu_model'
+
+    def __init__(self,
+                 segmentor: ConfigType,
+                 teachers: Sequence[dict] = (),
+                 proto_rectify: bool = True,
+                 rectify_on_prob: bool = True,
+                 renormalize: bool = False,
+                 proto_temperature: float = 1.0,
+                 soft_distill: bool = False,
+                 soft_distill_w: float = 0.1,
+                 soft_temperature: float = 1.0,
+                 student_init: str = 'imagenet',
+                 jitter_prob: float = 0.8,
+                 jitter_strength: float = 0.2,
+                 blur_prob: float = 0.5,
+                 sigma_range=(0.15, 1.15),
+                 blur_mode: str = 'horizontal',
+                 avg_non_ignore: bool = False,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None):
+        super().__init__(segmentor, avg_non_ignore, data_preprocessor,
+                         init_cfg)
+        if not teachers:
+            raise ValueError('CrossPathDistillation needs at least one '
+                             'teacher (uda.teachers)')
+        if student_init not in STUDENT_INITS:
+            raise ValueError(f'student_init={student_init!r}; expected one '
+                             f'of {STUDENT_INITS}')
+        if blur_mode not in BLUR_MODES:
+            raise ValueError(f'blur_mode={blur_mode!r}; expected one of '
+                             f'{BLUR_MODES}')
+        self.teacher_specs = [dict(t) for t in teachers]
+        self.proto_rectify = proto_rectify
+        self.rectify_on_prob = rectify_on_prob
+        self.renormalize = renormalize
+        self.proto_temperature = proto_temperature
+        self.soft_distill = soft_distill
+        self.soft_distill_w = soft_distill_w
+        self.soft_temperature = soft_temperature
+        self.student_init = student_init
+        self.aug = dict(jitter_prob=jitter_prob,
+                        jitter_strength=jitter_strength, blur_prob=blur_prob,
+                        sigma_range=tuple(sigma_range), blur_mode=blur_mode)
+        self.stu_model = build_segmentor(segmentor)
+        self.teachers = nn.ModuleList(
+            build_segmentor(segmentor, frozen=True) for _ in teachers)
+        num_classes = self.stu_model.decode_head.num_classes
+        dim = self.stu_model.feature_dim
+        # saved with the checkpoint, so a resumed run uses the same ones
+        self.register_buffer(
+            'prototypes', torch.zeros(len(teachers), num_classes, dim))
+
+    def train(self, mode: bool = True):
+        """Teachers stay in eval mode (running BN statistics)."""
+        super().train(mode)
+        self.teachers.eval()
+        return self
+
+    def init_weights(self):
+        """Student from the config's init (ImageNet) or a teacher; teachers
+        and prototypes from their files, checked against the model."""
+        super().init_weights()
+        num_classes, dim = self.prototypes.shape[1:]
+        for i, (spec, teacher) in enumerate(
+                zip(self.teacher_specs, self.teachers)):
+            path = spec.get('checkpoint')
+            hint = (f'train it with `python tools/train.py {spec["config"]}`'
+                    if spec.get('config') else 'train the ST stage first')
+            if not path or not osp.isfile(path):
+                raise CheckpointError(
+                    f'teacher {spec.get("name", i)!r}: checkpoint {path!r} '
+                    f'not found; {hint}, or set uda.teachers.{i}.checkpoint')
+            load_model_weights(teacher, path, prefixes=('model.',
+                                                        'stu_model.'))
+            if self.proto_rectify:
+                protos = load_prototypes(
+                    spec.get('prototypes'), num_classes, dim,
+                    produced_by=(
+                        f'python tools/cal_prototypes/cal_prototype.py '
+                        f'{spec["config"]} {path} --out '
+                        f'{spec.get("prototypes")}'
+                        if spec.get('config') else None))
+                self.prototypes[i].copy_(protos)
+        if self.student_init == 'teacher':
+            self.stu_model.load_state_dict(self.teachers[0].state_dict())
+        self.teachers.eval()
+
+    @torch.no_grad()
+    def teacher_outputs(self, inputs: Tensor):
+        """Each teacher's logits and (rectified) probabilities on the clean
+        target, at input resolution (METHOD.md 2.5 step 2)."""
+        size = inputs.shape[2:]
+        logits_list, probs_list, weights_list = [], [], []
+        for teacher, protos in zip(self.teachers, self.prototypes):
+            logits, feats = teacher.logits_and_features(inputs, size=size)
+            logits = logits.float()
+            if self.proto_rectify:
+                weights = rectification_weights(feats, protos,
+                                                self.proto_temperature)
+                if self.rectify_on_prob:
+                    probs = rectify_probabilities(
+                        logits.softmax(dim=1), weights, self.renormalize)
+                else:
+                    probs = rectify_logits(logits, weights).softmax(dim=1)
+            else:
+                weights = torch.ones_like(logits)
+                probs = logits.softmax(dim=1)
+            logits_list.append(logits)
+            probs_list.append(probs)
+            weights_list.append(weights)
+        return logits_list, probs_list, weights_list
+
+    def loss(self, source: dict, target: dict) -> Dict[str, Tensor]:
+        loss_src = self.source_loss(source)
+        target_inputs = target['inputs']
+        t_logits, t_probs, t_weights = self.teacher_outputs(target_inputs)
+        labels, _ = ensemble_pseudo_label(t_probs)
+        mean, std = self.norm_mean_std
+        augmented = photometric_augment(target_inputs, mean, std, **self.aug)
+        student_logits = self.student_logits(augmented)
+        losses = dict(loss_src=loss_src,
+                      loss_tgt=self.ce_loss(student_logits, labels))
+        if self.soft_distill:
+            up = F.interpolate(student_logits, size=labels.shape[1:],
+                               mode='bilinear', align_corners=False)
+            losses['loss_soft'] = soft_distillation_loss(
+                up, t_logits, t_weights, self.soft_temperature,
+                self.soft_distill_w)
+        return losses

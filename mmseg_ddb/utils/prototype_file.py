@@ -1,0 +1,47 @@
+"""Prototype files: ``{'prototypes': Tensor[K, D], 'meta': {...}}``.
+
+The original wrote a bare ``[19, 256]`` tensor; both forms load.
+"""
+import os
+import os.path as osp
+import tempfile
+from typing import Optional
+
+import torch
+
+from ..errors import CheckpointError
+from .checkpoint import load_weights_file
+
+
+def save_prototypes(path: str, prototypes: torch.Tensor, meta: dict) -> None:
+    """Write atomically: a temporary file in the same folder, then rename."""
+    folder = osp.dirname(osp.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix='.tmp-', suffix='.pth', dir=folder)
+    os.close(fd)
+    try:
+        torch.save(dict(prototypes=prototypes.detach().cpu().float(),
+                        meta=meta), tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def load_prototypes(path: str, num_classes: int, feature_dim: int,
+                    produced_by: Optional[str] = None) -> torch.Tensor:
+    """Load and check a prototype file against the teacher it is for."""
+    from ..models.uda.prototypes import check_prototypes
+    hint = produced_by or 'python tools/cal_prototypes/cal_prototype.py ' \
+        'ST_CONFIG ST_CHECKPOINT --out ' + path
+    if not osp.isfile(path):
+        raise CheckpointError(
+            f'prototype file {path} not found; compute it with `{hint}`')
+    obj = load_weights_file(path)
+    protos = obj.get('prototypes') if isinstance(obj, dict) else obj
+    try:
+        check_prototypes(protos, num_classes, feature_dim, path)
+    except ValueError as exc:
+        raise CheckpointError(str(exc)) from exc
+    return protos.float()
