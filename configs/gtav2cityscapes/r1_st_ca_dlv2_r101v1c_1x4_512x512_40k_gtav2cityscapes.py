@@ -1,5 +1,6 @@
-# Round 1, Stage 1, class path (ST-ca): GTA5 -> Cityscapes, DeepLabV2-R101
-# reduced adapter, batch 4 on 1 GPU, 40k iterations, from ImageNet.
+# Round 1, Stage 1, class path (ST-ca, class-mix): GTA5 -> Cityscapes,
+# DeepLabV2-R101 (reduced adapter), batch 4 on 1 GPU, 40k iterations,
+# from ImageNet (METHOD.md 2.3).
 _base_ = [
     '../_base_/models/deeplabv2red_r101v1c_adapter.py',
     '../_base_/datasets/st_gta2cs.py',

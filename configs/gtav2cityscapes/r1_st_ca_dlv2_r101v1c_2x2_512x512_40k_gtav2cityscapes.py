@@ -1,4 +1,4 @@
-# The same as the 1x4 config on 2 GPUs x 2 images with SyncBN and DDP:
+# r1_st_ca_dlv2_r101v1c_1x4_512x512_40k_gtav2cityscapes on 2 GPUs x 2 images (SyncBN, DDP):
 #   bash tools/dist_train.sh configs/gtav2cityscapes/r1_st_ca_dlv2_r101v1c_2x2_512x512_40k_gtav2cityscapes.py 2
 _base_ = ['./r1_st_ca_dlv2_r101v1c_1x4_512x512_40k_gtav2cityscapes.py']
 train_dataloader = dict(batch_size=2)

@@ -1,4 +1,5 @@
 """The mIoU metric used during training and by ``tools/test.py``."""
+import os.path as osp
 from collections import OrderedDict
 from typing import Dict, Optional, Sequence
 
@@ -28,30 +29,44 @@ class DDBIoUMetric(BaseMetric):
     """mIoU over a whole set from a confusion matrix accumulated on the device.
 
     Returns ``mIoU``, ``mAcc``, ``aAcc`` and ``IoU.<class>`` for every class,
-    in percent. ``classes`` restricts the means to a subset of class indices
-    (SYNTHIA 16 / 13), and adds them under ``mIoU`` with the subset's name in
-    ``subset_name`` (e.g. ``mIoU16``).
+    in percent.
 
     Args:
         ignore_index (int): Default: 255.
-        classes (Sequence[int], optional): Class subset for the means.
-        subset_name (str, optional): Key suffix for the subset means.
-        prefix (str, optional): Metric prefix, e.g. a dataset name for
-            multi-target evaluation.
+        class_subsets (dict, optional): Extra means over class subsets, e.g.
+            ``{'16': SYNTHIA_16_CLASSES, '13': SYNTHIA_13_CLASSES}`` adds
+            ``mIoU16`` and ``mIoU13`` (computed directly on those classes).
+        datasets (dict, optional): Evaluate several target sets separately
+            (multi-target): ``{name: path_prefix}``; a sample belongs to the
+            first name whose prefix starts its ``img_path``. Keys become
+            ``<name>/mIoU`` etc., and ``mIoU`` is the mean of the sets' mIoU.
+        prefix (str, optional): Metric prefix.
     """
 
     default_prefix = None
 
     def __init__(self, ignore_index: int = 255,
-                 classes: Optional[Sequence[int]] = None,
-                 subset_name: Optional[str] = None,
+                 class_subsets: Optional[Dict[str, Sequence[int]]] = None,
+                 datasets: Optional[Dict[str, str]] = None,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None, **kwargs):
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.ignore_index = ignore_index
-        self.classes = None if classes is None else list(classes)
-        self.subset_name = subset_name
-        self._conf = None
+        self.class_subsets = {str(k): list(v)
+                              for k, v in (class_subsets or {}).items()}
+        self.datasets = dict(datasets or {})
+        self._conf = {}
+
+    def _set_of(self, sample: dict) -> str:
+        if not self.datasets:
+            return ''
+        path = osp.normpath(str(sample.get('img_path', '')))
+        for name, prefix in self.datasets.items():
+            prefix = osp.normpath(prefix)
+            if path.startswith(prefix) or f'/{prefix}/' in path:
+                return name
+        raise ValueError(f'DDBIoUMetric: {path} matches none of the dataset '
+                         f'prefixes {self.datasets}')
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
         num_classes = len(self.dataset_meta['classes'])
@@ -60,32 +75,50 @@ class DDBIoUMetric(BaseMetric):
             label = sample['gt_sem_seg']['data'].squeeze().to(pred.device)
             conf = confusion_matrix(pred, label, num_classes,
                                     self.ignore_index)
-            self._conf = conf if self._conf is None else self._conf + conf
+            key = self._set_of(sample)
+            self._conf[key] = conf if key not in self._conf \
+                else self._conf[key] + conf
 
     def evaluate(self, size: int) -> dict:
-        # The matrix stays on the device while batches come in and moves to
-        # the host once; each rank contributes one matrix to the gather.
-        if self._conf is not None:
-            self.results = [self._conf.cpu().numpy()]
-        self._conf = None
+        # The matrices stay on the device while batches come in and move to
+        # the host once; each rank contributes one entry to the gather.
+        self.results = [{k: v.cpu().numpy() for k, v in self._conf.items()}]
+        self._conf = {}
         return super().evaluate(size)
+
+    def _summary(self, conf: np.ndarray, names, key_prefix: str) -> dict:
+        out = iou_from_confusion(conf)
+        title = f' ({key_prefix.rstrip("/")})' if key_prefix else ''
+        print_log(f'\nper-class results{title}:\n' + format_table(names, out),
+                  logger=MMLogger.get_current_instance())
+        metrics = OrderedDict()
+        for key in ('mIoU', 'mAcc', 'aAcc'):
+            metrics[key_prefix + key] = round(100 * float(out[key]), 2)
+        for name, classes in self.class_subsets.items():
+            sub = iou_from_confusion(conf, classes)
+            metrics[f'{key_prefix}mIoU{name}'] = round(
+                100 * float(sub['mIoU']), 2)
+        for name, iou in zip(names, out['IoU']):
+            metrics[f'{key_prefix}IoU.{name}'] = round(100 * float(iou), 2)
+        return metrics
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
         names = list(self.dataset_meta['classes'])
-        conf = np.zeros((len(names), len(names)), dtype=np.int64)
-        for r in results:
-            conf = conf + np.asarray(r)
-        out = iou_from_confusion(conf)
-        print_log('\n' + format_table(names, out),
-                  logger=MMLogger.get_current_instance())
-        metrics = OrderedDict(
-            mIoU=round(100 * float(out['mIoU']), 2),
-            mAcc=round(100 * float(out['mAcc']), 2),
-            aAcc=round(100 * float(out['aAcc']), 2))
-        if self.classes is not None:
-            sub = iou_from_confusion(conf, self.classes)
-            name = self.subset_name or f'{len(self.classes)}'
-            metrics[f'mIoU{name}'] = round(100 * float(sub['mIoU']), 2)
-        for name, iou in zip(names, out['IoU']):
-            metrics[f'IoU.{name}'] = round(100 * float(iou), 2)
+        total = {}
+        for part in results:
+            for key, conf in part.items():
+                total[key] = total.get(key, 0) + np.asarray(conf)
+        if not self.datasets:
+            conf = total.get('', np.zeros((len(names), len(names)), np.int64))
+            return self._summary(conf, names, '')
+        metrics = OrderedDict()
+        per_set = OrderedDict()
+        for name in self.datasets:
+            conf = total.get(name, np.zeros((len(names), len(names)),
+                                            np.int64))
+            per_set[name] = self._summary(conf, names, f'{name}/')
+        metrics['mIoU'] = round(float(np.mean(
+            [m[f'{n}/mIoU'] for n, m in per_set.items()])), 2)
+        for m in per_set.values():
+            metrics.update(m)
         return metrics

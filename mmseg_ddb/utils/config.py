@@ -18,22 +18,22 @@ def load_config(path: str) -> Config:
 
 
 def _known_types() -> set:
-    from mmengine.registry import (DATA_SAMPLERS, DATASETS, EVALUATOR, HOOKS,
-                                   METRICS, MODELS, OPTIM_WRAPPERS,
-                                   OPTIMIZERS, PARAM_SCHEDULERS, TRANSFORMS)
-    names = set()
-    for reg in (MODELS, DATASETS, TRANSFORMS, METRICS, HOOKS, OPTIMIZERS,
-                OPTIM_WRAPPERS, PARAM_SCHEDULERS, DATA_SAMPLERS, EVALUATOR):
-        stack = [reg]
-        while stack:
-            r = stack.pop()
-            names.update(r.module_dict)
-            stack.extend(r.children.values())
+    """Every name registered in mmengine's and mmseg's registries."""
+    import mmengine.registry as root
     import mmseg.registry as seg
-    for reg in (seg.MODELS, seg.DATASETS, seg.TRANSFORMS, seg.METRICS,
-                seg.HOOKS, seg.OPTIMIZERS, seg.OPTIM_WRAPPERS,
-                seg.PARAM_SCHEDULERS, seg.DATA_SAMPLERS, seg.EVALUATOR):
-        names.update(reg.module_dict)
+    from mmengine.registry import Registry
+    names = set()
+    for module in (root, seg):
+        for value in vars(module).values():
+            if not isinstance(value, Registry):
+                continue
+            if hasattr(value, 'import_from_location'):
+                value.import_from_location()  # lazy registrations
+            stack = [value]
+            while stack:
+                reg = stack.pop()
+                names.update(reg.module_dict)
+                stack.extend(reg.children.values())
     return names
 
 

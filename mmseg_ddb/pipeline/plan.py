@@ -1,0 +1,135 @@
+"""The stage plan of a DDB pipeline config (DESIGN.md section 4).
+
+A pipeline config::
+
+    pipeline = dict(
+        task='gtav2cityscapes',
+        init=None,          # or dict(config=...): trained first; its checkpoint
+                            # initialises every fresh model (synthetic demo)
+        reference=None,     # or dict(config=...): a source-only run, reported
+        rounds=[dict(st=dict(cu=CFG, ca=CFG), ckd=CFG),   # round 1
+                dict(st=dict(cu=CFG, ca=CFG), ckd=CFG)],  # round 2
+        prototype_epochs=4,
+        evaluate=True)      # test every trained stage on the target val
+
+becomes the stages ``init``/``reference``, then per round r:
+``r{r}_st_cu``, ``r{r}_st_ca``, ``r{r}_proto_cu``, ``r{r}_proto_ca``,
+``r{r}_ckd``. Each stage's inputs are outputs of earlier stages, wired into
+its config through ``--cfg-options`` (no hand-placed files):
+
+* round r > 1 ST: ``uda.distilled_model_path`` = round r-1 CKD checkpoint;
+* CKD: ``uda.teachers.<i>.checkpoint`` / ``.prototypes`` = the same round's
+  ST checkpoints and prototype files, matched by teacher name;
+* with ``init``: ``model.init_cfg.checkpoint`` of every later training
+  stage = the init checkpoint.
+"""
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+from ..errors import ConfigError
+
+PATHS = ('cu', 'ca')
+
+
+@dataclass
+class Stage:
+    """One step of the pipeline.
+
+    Attributes:
+        name: Unique stage name, e.g. ``r1_st_cu``.
+        kind: ``'train'`` or ``'prototypes'``.
+        config: The stage's config file (for prototypes: the ST config).
+        label: Human-readable name for the summary table.
+        inputs: ``{key: stage name}``: outputs of earlier stages it needs.
+        wiring: ``{cfg-options key: input key}``.
+        evaluate: Test the trained model on the target val.
+    """
+    name: str
+    kind: str
+    config: str
+    label: str
+    inputs: Dict[str, Tuple[str, str]] = field(default_factory=dict)
+    wiring: Dict[str, str] = field(default_factory=dict)
+    evaluate: bool = False
+
+
+def _check_config(path, where: str) -> str:
+    if not isinstance(path, str) or not path.endswith('.py'):
+        raise ConfigError(f'pipeline.{where}: expected a config file path, '
+                          f'got {path!r}')
+    return path
+
+
+def build_plan(pipeline: dict, teacher_names=None) -> List[Stage]:
+    """Stages of a pipeline config, in execution order.
+
+    Args:
+        pipeline (dict): The ``pipeline`` dict of a pipeline config.
+        teacher_names (callable, optional): ``config -> [name, ...]``: the
+            teacher names of a CKD config in order (to wire
+            ``uda.teachers.<i>``). Default: ``['cu', 'ca']``.
+    """
+    if not isinstance(pipeline, dict) or not pipeline.get('rounds'):
+        raise ConfigError('the pipeline config needs pipeline = dict('
+                          'rounds=[dict(st=dict(cu=..., ca=...), ckd=...)])')
+    evaluate = bool(pipeline.get('evaluate', True))
+    stages: List[Stage] = []
+    init: Optional[str] = None
+    if pipeline.get('init'):
+        cfg = _check_config(pipeline['init'].get('config'), 'init.config')
+        stages.append(Stage('init', 'train', cfg, 'source-only (init)',
+                            evaluate=evaluate))
+        init = 'init'
+    if pipeline.get('reference'):
+        cfg = _check_config(pipeline['reference'].get('config'),
+                            'reference.config')
+        stage = Stage('reference', 'train', cfg, 'source-only reference',
+                      evaluate=evaluate)
+        if init:
+            stage.inputs['init'] = (init, 'checkpoint')
+            stage.wiring['model.init_cfg.checkpoint'] = 'init'
+        stages.append(stage)
+    previous_ckd: Optional[str] = None
+    for r, rnd in enumerate(pipeline['rounds'], start=1):
+        st = rnd.get('st') or {}
+        if set(st) != set(PATHS):
+            raise ConfigError(f'pipeline.rounds[{r - 1}].st must name both '
+                              f'paths {PATHS}, got {sorted(st)}')
+        for path in PATHS:
+            cfg = _check_config(st[path], f'rounds[{r - 1}].st.{path}')
+            stage = Stage(f'r{r}_st_{path}', 'train', cfg,
+                          f'R{r} ST-{path}', evaluate=evaluate)
+            if init:
+                stage.inputs['init'] = (init, 'checkpoint')
+                stage.wiring['model.init_cfg.checkpoint'] = 'init'
+            if previous_ckd:
+                stage.inputs['distilled'] = (previous_ckd, 'checkpoint')
+                stage.wiring['uda.distilled_model_path'] = 'distilled'
+            stages.append(stage)
+        for path in PATHS:
+            stages.append(Stage(
+                f'r{r}_proto_{path}', 'prototypes', st[path],
+                f'R{r} prototypes-{path}',
+                inputs=dict(checkpoint=(f'r{r}_st_{path}', 'checkpoint'))))
+        cfg = _check_config(rnd.get('ckd'), f'rounds[{r - 1}].ckd')
+        stage = Stage(f'r{r}_ckd', 'train', cfg, f'R{r} CKD',
+                      evaluate=evaluate)
+        if init:
+            stage.inputs['init'] = (init, 'checkpoint')
+            stage.wiring['model.init_cfg.checkpoint'] = 'init'
+        names = teacher_names(cfg) if teacher_names else list(PATHS)
+        for i, name in enumerate(names):
+            if name not in PATHS:
+                raise ConfigError(
+                    f'{cfg}: uda.teachers.{i}.name={name!r}; the pipeline '
+                    f'wires teachers named {PATHS}')
+            stage.inputs[f'teacher_{name}'] = (f'r{r}_st_{name}',
+                                               'checkpoint')
+            stage.inputs[f'prototypes_{name}'] = (f'r{r}_proto_{name}',
+                                                  'prototypes')
+            stage.wiring[f'uda.teachers.{i}.checkpoint'] = f'teacher_{name}'
+            stage.wiring[f'uda.teachers.{i}.prototypes'] = \
+                f'prototypes_{name}'
+        stages.append(stage)
+        previous_ckd = stage.name
+    return stages

@@ -1,0 +1,114 @@
+"""Every config parses, names only registered types, and its model builds."""
+import glob
+import re
+import os.path as osp
+
+import pytest
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+
+import mmseg_ddb  # noqa: F401
+from mmseg_ddb.apis import wrap_uda
+from mmseg_ddb.apis.prototypes import default_prototype_path
+from mmseg_ddb.pipeline import build_plan
+from mmseg_ddb.utils import iter_dicts
+from mmseg_ddb.utils.config import _known_types
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+CONFIGS = sorted(
+    p for p in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'),
+                         recursive=True)
+    if '_base_' not in p)
+PIPELINES = [p for p in CONFIGS if osp.basename(p).startswith('ddb_')]
+EXPERIMENTS = [p for p in CONFIGS if p not in PIPELINES]
+
+
+def rel(p):
+    return osp.relpath(p, ROOT)
+
+
+def test_the_original_readme_names_exist():
+    for name in [
+            'configs/gtav2cityscapes/r1_st_cu_dlv2_r101v1c_1x4_512x512_40k_gtav2cityscapes.py',
+            'configs/gtav2cityscapes/r1_st_ca_dlv2_r101v1c_1x4_512x512_40k_gtav2cityscapes.py',
+            'configs/gtav2cityscapes/r1_ckd_dlv2_r101v1c_1x4_512x512_40k_gtav2cityscapes.py',
+            'configs/gtav2cityscapes/r1_ckd_dlv2_r101v1c_2x2_512x512_40k_gtav2cityscapes.py',
+            'configs/uda/st/gta2cs_st-cu-r2_dlv2red-adapter_r101v1c_poly10warm_s0.py',
+            'configs/uda/st/gta2cs_st-ca-r2_dlv2red-adapter_r101v1c_poly10warm_s0.py',
+    ]:
+        assert osp.isfile(osp.join(ROOT, name)), name
+
+
+@pytest.mark.parametrize('path', EXPERIMENTS, ids=rel)
+def test_experiment_config_builds(path):
+    cfg = Config.fromfile(path)
+    known = _known_types()
+    for node in iter_dicts(cfg.to_dict()):
+        t = node.get('type')
+        if isinstance(t, str):
+            assert t in known, f'{rel(path)}: unregistered type {t}'
+    # the real configs' model, shrunk so that 50 builds stay fast
+    if cfg.model.backbone.depth == 101:
+        cfg.merge_from_dict({
+            'model.backbone.depth': 18, 'model.backbone.base_channels': 8,
+            'model.backbone.stem_channels': 8,
+            'model.decode_head.in_channels': 64, 'model.pretrained': None})
+    cfg.model.init_cfg = None
+    wrap_uda(cfg)
+    init_default_scope('mmseg')
+    from mmseg.registry import MODELS
+    model = MODELS.build(cfg.model)
+    kind = cfg.model['type']
+    name = osp.basename(path)
+    if re.search(r'(^|_)st[_-]', name):
+        assert kind == 'SelfTraining'
+        assert model.mask == ('cut' if ('_cu_' in name or 'st-cu' in name)
+                              else 'class')
+        if name.startswith('r2_') or '-r2_' in name:
+            assert model.distilled_model_path
+        else:
+            assert not model.distilled_model_path
+    elif 'ckd' in name:
+        assert kind == 'CrossPathDistillation'
+        assert [t['name'] for t in model.teacher_specs] == ['cu', 'ca']
+    else:
+        assert kind == 'DDBEncoderDecoder'
+
+
+def test_schedule_is_the_original():
+    cfg = Config.fromfile(osp.join(
+        ROOT, 'configs/gtav2cityscapes/'
+        'r2_st_cu_dlv2_r101v1c_1x4_512x512_40k_gtav2cityscapes.py'))
+    assert cfg.optim_wrapper.optimizer.lr == 6e-6  # round 2: lr / 10
+    assert cfg.optim_wrapper.paramwise_cfg.custom_keys.head.lr_mult == 10
+    assert cfg.train_cfg.max_iters == 40000
+    r1 = Config.fromfile(osp.join(
+        ROOT, 'configs/gtav2cityscapes/'
+        'r1_st_cu_dlv2_r101v1c_1x4_512x512_40k_gtav2cityscapes.py'))
+    assert r1.optim_wrapper.optimizer.lr == 6e-5
+    assert r1.optim_wrapper.optimizer.weight_decay == 0.01
+    assert r1.train_dataloader.batch_size == 4
+
+
+@pytest.mark.parametrize('path', PIPELINES, ids=rel)
+def test_pipeline_config_plans(path):
+    cfg = Config.fromfile(path)
+    stages = build_plan(cfg.pipeline)
+    names = [s.name for s in stages]
+    for r in (1, 2):
+        for stage in ('st_cu', 'st_ca', 'proto_cu', 'proto_ca', 'ckd'):
+            assert f'r{r}_{stage}' in names
+    for stage in stages:
+        assert osp.isfile(osp.join(ROOT, stage.config)), stage.config
+
+
+def test_prototype_paths_follow_the_convention():
+    assert default_prototype_path(
+        'configs/gtav2cityscapes/'
+        'r2_st_ca_dlv2_r101v1c_1x4_512x512_40k_gtav2cityscapes.py') == \
+        'prototypes/gtav2cityscapes_round2/gtav2cityscapes_st-ca_dlv2.pth'
+    assert default_prototype_path('configs/synthetic/st_cu_synthetic.py') == \
+        'prototypes/synthetic_round1/synthetic_st-cu_dlv2.pth'
+    assert default_prototype_path(
+        'gta2cs_st-cu-r2_dlv2red-adapter_r101v1c_poly10warm_s0.py') == \
+        'prototypes/gta2cs_round2/gta2cs_st-cu_dlv2.pth'
