@@ -1,0 +1,216 @@
+"""Side-by-side timing of the DDB training steps and inference (issue 7).
+
+Every number comes from one process, the same model and the same batch, so
+the ratios (ST / supervised, CKD / supervised) compare like with like.
+"""
+import copy
+import resource
+import statistics
+import time
+from typing import Callable, Dict, Optional
+
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmseg.registry import MODELS
+from mmseg.structures import SegDataSample
+from mmengine.structures import PixelData
+
+from ..models.uda.bridging import make_mask, mix, photometric_augment
+from ..models.uda.teacher import ema_alpha, ema_update_
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+
+
+def time_fn(fn: Callable[[], None], device: torch.device, iters: int,
+            warmup: int) -> float:
+    """Median wall time of ``fn`` in milliseconds."""
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    times = []
+    for _ in range(iters):
+        start = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    if device.type == 'cuda':
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _reset_peak(device: torch.device) -> None:
+    if device.type == 'cuda':
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def _samples(labels: torch.Tensor):
+    out = []
+    for label in labels:
+        s = SegDataSample()
+        s.gt_sem_seg = PixelData(data=label[None])
+        h, w = label.shape
+        s.set_metainfo(dict(img_shape=(h, w), ori_shape=(h, w),
+                            pad_shape=(h, w), padding_size=[0, 0, 0, 0]))
+        out.append(s)
+    return out
+
+
+def count_flops(fn: Callable[[], None]) -> Optional[int]:
+    try:
+        from torch.utils.flop_counter import FlopCounterMode
+    except ImportError:
+        return None
+    counter = FlopCounterMode(display=False)
+    with counter:
+        fn()
+    return int(counter.get_total_flops())
+
+
+def run_benchmark(cfg: Config, device: str = 'cpu', iters: int = 10,
+                  warmup: int = 3, amp: bool = False,
+                  batch_size: Optional[int] = None,
+                  crop: Optional[int] = None, loader_batches: int = 20,
+                  flops: bool = True) -> Dict:
+    init_default_scope(cfg.get('default_scope', 'mmseg'))
+    dev = torch.device(device)
+    seg_cfg = copy.deepcopy(cfg.model)
+    for node in _iter_dicts(seg_cfg):
+        if node.get('type') == 'SyncBN':
+            node['type'] = 'BN'
+    seg_cfg.pretrained = None
+    seg_cfg.init_cfg = None
+    bs = batch_size or cfg.train_dataloader.get('batch_size', 2)
+    size = crop or seg_cfg.data_preprocessor.get('size', (512, 512))[0]
+    torch.manual_seed(0)
+    x_s = torch.randn(bs, 3, size, size, device=dev)
+    x_t = torch.randn(bs, 3, size, size, device=dev)
+    labels = torch.randint(0, 19, (bs, size, size), device=dev)
+    source = dict(inputs=x_s, data_samples=_samples(labels))
+    target = dict(inputs=x_t, data_samples=_samples(labels))
+    dtype = torch.bfloat16 if dev.type == 'cuda' and \
+        torch.cuda.is_bf16_supported() else torch.float16
+    if dev.type == 'cpu':
+        dtype = torch.bfloat16
+
+    def autocast():
+        return torch.autocast(dev.type, dtype=dtype, enabled=amp)
+
+    def optimizer_for(model):
+        params = [p for p in model.parameters() if p.requires_grad]
+        return torch.optim.AdamW(params, lr=1e-6)
+
+    def step_fn(model, loss_fn):
+        opt = optimizer_for(model)
+
+        def step():
+            with autocast():
+                losses = loss_fn()
+            total = sum(v for k, v in losses.items() if 'loss' in k)
+            total.backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+        return step
+
+    results = dict(device=str(dev), amp=amp, batch_size=bs, crop=size,
+                   iters=iters, warmup=warmup)
+
+    # supervised
+    sup = MODELS.build(copy.deepcopy(seg_cfg)).to(dev).train()
+    sup_step = step_fn(sup, lambda: sup.loss(x_s, source['data_samples']))
+    _reset_peak(dev)
+    results['supervised_ms'] = time_fn(sup_step, dev, iters, warmup)
+    results['supervised_peak_mb'] = peak_memory_mb(dev)
+
+    # Stage 1: self-training (class path: the heavier mask)
+    st = MODELS.build(dict(type='SelfTraining', segmentor=seg_cfg,
+                           mask='class')).to(dev).train()
+    st.local_iter = 1
+    st_step = step_fn(st, lambda: st.loss(source, target))
+    _reset_peak(dev)
+    results['st_ms'] = time_fn(st_step, dev, iters, warmup)
+    results['st_peak_mb'] = peak_memory_mb(dev)
+
+    mean, std = st.norm_mean_std
+    ema, src = st._ema_tensors()
+
+    def bridging():
+        ema_update_(ema, src, ema_alpha(10, st.alpha))
+        mask = make_mask('class', labels)
+        mixed = mix(mask, x_s, x_t)
+        photometric_augment(mixed, mean, std, **st.aug)
+    results['bridging_ms'] = time_fn(bridging, dev, iters, warmup)
+    results['bridging_share_of_st'] = results['bridging_ms'] / \
+        results['st_ms']
+    del st
+
+    # Stage 2: distillation with two teachers and prototypes
+    ckd = MODELS.build(dict(
+        type='CrossPathDistillation', segmentor=seg_cfg,
+        teachers=[dict(name='cu'), dict(name='ca')])).to(dev).train()
+    ckd.prototypes.normal_()
+    ckd_step = step_fn(ckd, lambda: ckd.loss(source, target))
+    _reset_peak(dev)
+    results['ckd_ms'] = time_fn(ckd_step, dev, iters, warmup)
+    results['ckd_peak_mb'] = peak_memory_mb(dev)
+    del ckd
+
+    # inference: whole image, softmax
+    sup.eval()
+
+    @torch.no_grad()
+    def infer():
+        with autocast():
+            sup.encode_decode(x_t, [dict(img_shape=(size, size))] * bs)
+    results['inference_ms'] = time_fn(infer, dev, iters, warmup)
+    results['inference_images_per_s'] = bs * 1000 / results['inference_ms']
+
+    results['st_over_supervised'] = results['st_ms'] / results['supervised_ms']
+    results['ckd_over_supervised'] = results['ckd_ms'] / \
+        results['supervised_ms']
+
+    if flops:
+        sup.train()
+        fwd = count_flops(lambda: sup.decode_head(sup.extract_feat(x_s)))
+        results['forward_gflop'] = None if fwd is None else fwd / 1e9
+        if fwd and dev.type == 'cuda':
+            # analytic cost model of the issue: 3 / 7 / 8 forwards
+            for key, n in (('supervised', 3), ('st', 7), ('ckd', 8)):
+                results[f'{key}_tflops'] = n * fwd / (
+                    results[f'{key}_ms'] / 1000) / 1e12
+    results['loader_pairs_per_s'] = loader_throughput(cfg, loader_batches)
+    return results
+
+
+def loader_throughput(cfg: Config, batches: int) -> Optional[float]:
+    """UDA pairs per second from the config's train dataloader (its pipeline
+    and worker count), or None if it is not a UDA config."""
+    dl_cfg = copy.deepcopy(cfg.train_dataloader)
+    if dl_cfg.dataset.get('type') != 'UDADataset' or batches <= 0:
+        return None
+    from mmengine.runner import Runner
+    loader = Runner.build_dataloader(dl_cfg, seed=0)
+    it = iter(loader)
+    next(it)  # start the workers
+    start = time.perf_counter()
+    for _ in range(batches):
+        next(it)
+    elapsed = time.perf_counter() - start
+    return batches * dl_cfg.batch_size / elapsed
+
+
+def _iter_dicts(node):
+    if isinstance(node, dict):
+        yield node
+        for v in node.values():
+            yield from _iter_dicts(v)
+    elif isinstance(node, (list, tuple)):
+        for v in node:
+            yield from _iter_dicts(v)

@@ -1,0 +1,228 @@
+"""Stage 1 (SelfTraining) and Stage 2 (CrossPathDistillation) segmentors on
+tiny CPU tensors: the step does what METHOD.md 2.3 / 2.5 say, the state a
+resume needs is in the checkpoint, and bad teacher files are refused."""
+import copy
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmengine.structures import PixelData
+from mmseg.structures import SegDataSample
+
+import mmseg_ddb  # noqa: F401
+from mmseg_ddb.errors import CheckpointError
+from mmseg_ddb.models.uda.teacher import ema_alpha
+from mmseg_ddb.utils import load_model_weights, save_prototypes
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+@pytest.fixture(scope='module')
+def seg_cfg():
+    init_default_scope('mmseg')
+    cfg = Config.fromfile(
+        osp.join(REPO, 'configs/_base_/models/deeplabv2red_r18v1c_tiny.py'))
+    model = cfg.model
+    model.backbone.update(base_channels=8, stem_channels=8)
+    model.decode_head.update(in_channels=64, aspp_channels=8, channels=16)
+    model.data_preprocessor.size = (32, 32)
+    return model
+
+
+def build(cfg):
+    from mmseg.registry import MODELS
+    return MODELS.build(copy.deepcopy(cfg))
+
+
+def batch(n=2, size=32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    samples = []
+    for _ in range(n):
+        s = SegDataSample()
+        s.gt_sem_seg = PixelData(
+            data=torch.randint(0, 19, (1, size, size), generator=g))
+        s.set_metainfo(dict(img_shape=(size, size), ori_shape=(size, size),
+                            pad_shape=(size, size),
+                            padding_size=[0, 0, 0, 0]))
+        samples.append(s)
+    return dict(inputs=torch.randn(n, 3, size, size, generator=g),
+                data_samples=samples)
+
+
+def test_self_training_step_and_ema(seg_cfg):
+    torch.manual_seed(0)
+    st = build(dict(type='SelfTraining', segmentor=seg_cfg, mask='class'))
+    st.init_weights()
+    for e, p in zip(st.ema_model.parameters(), st.model.parameters()):
+        assert torch.equal(e, p)  # the EMA starts as the student
+        assert not e.requires_grad
+    opt = torch.optim.SGD([p for p in st.parameters() if p.requires_grad],
+                          lr=0.1)
+    st.train()
+    losses = st.loss(batch(seed=1), batch(seed=2))
+    assert set(losses) == {'loss_src', 'loss_mix', 'pseudo_quality'}
+    assert 0 <= float(losses['pseudo_quality']) <= 1
+    (losses['loss_src'] + losses['loss_mix']).backward()
+    opt.step()
+    assert st.local_iter == 1
+    ema_before = [e.clone() for e in st.ema_model.parameters()]
+    student = [p.detach().clone() for p in st.model.parameters()]
+    st.loss(batch(seed=3), batch(seed=4))  # EMA update happens first
+    a = ema_alpha(1)  # 0.5
+    for e, e0, p in zip(st.ema_model.parameters(), ema_before, student):
+        assert torch.allclose(e, a * e0 + (1 - a) * p, atol=1e-6)
+    assert st.local_iter == 2
+
+
+def test_teacher_labels_with_train_mode_bn_and_no_dropout(seg_cfg):
+    st = build(dict(type='SelfTraining', segmentor=seg_cfg))
+    st.eval()
+    st.pseudo_label(batch()['inputs'])
+    assert st.ema_model.training  # BN batch statistics, as the original
+    assert not st.ema_model.decode_head.dropout.training
+    st_eval = build(dict(type='SelfTraining', segmentor=seg_cfg,
+                         teacher_bn='eval'))
+    st_eval.pseudo_label(batch()['inputs'])
+    assert not st_eval.ema_model.training
+
+
+def test_iteration_counter_is_in_the_checkpoint(seg_cfg):
+    st = build(dict(type='SelfTraining', segmentor=seg_cfg))
+    st.local_iter = 1234
+    sd = st.state_dict()
+    fresh = build(dict(type='SelfTraining', segmentor=seg_cfg))
+    fresh.load_state_dict(sd)
+    assert fresh.local_iter == 1234  # a resume continues the EMA schedule
+
+
+def test_round_two_starts_from_the_distilled_student(seg_cfg, tmp_path):
+    ckd = build(dict(type='CrossPathDistillation', segmentor=seg_cfg,
+                     teachers=[dict(name='cu')], proto_rectify=False))
+    path = str(tmp_path / 'ckd.pth')
+    torch.save(dict(state_dict=ckd.state_dict()), path)
+    st = build(dict(type='SelfTraining', segmentor=seg_cfg,
+                    distilled_model_path=path))
+    st.init_weights()
+    for a, b, e in zip(st.model.state_dict().values(),
+                       ckd.stu_model.state_dict().values(),
+                       st.ema_model.state_dict().values()):
+        assert torch.equal(a, b)
+        assert torch.equal(e, b)
+
+
+@pytest.fixture
+def teacher_files(seg_cfg, tmp_path):
+    """Two ST checkpoints (original layout: model.* + ema_model.*) and
+    their prototype files."""
+    files = []
+    for i, name in enumerate(('cu', 'ca')):
+        torch.manual_seed(10 + i)
+        st = build(dict(type='SelfTraining', segmentor=seg_cfg))
+        st.init_weights()
+        with torch.no_grad():  # make the EMA differ from the student
+            for p in st.ema_model.parameters():
+                p.add_(1.0)
+        ckpt = str(tmp_path / f'st_{name}.pth')
+        torch.save(dict(state_dict=st.state_dict()), ckpt)
+        protos = str(tmp_path / f'proto_{name}.pth')
+        save_prototypes(protos, torch.randn(19, 16), dict(name=name))
+        files.append(dict(name=name, checkpoint=ckpt, prototypes=protos,
+                          st=st))
+    return files
+
+
+def test_ckd_loads_the_st_students_and_their_prototypes(seg_cfg,
+                                                        teacher_files):
+    specs = [{k: v for k, v in f.items() if k != 'st'} for f in teacher_files]
+    ckd = build(dict(type='CrossPathDistillation', segmentor=seg_cfg,
+                     teachers=specs))
+    ckd.init_weights()
+    for teacher, f in zip(ckd.teachers, teacher_files):
+        for a, b in zip(teacher.state_dict().values(),
+                        f['st'].model.state_dict().values()):
+            assert torch.equal(a, b)  # the student, not the EMA
+    saved = torch.load(teacher_files[1]['prototypes'])['prototypes']
+    assert torch.equal(ckd.prototypes[1], saved)
+    ckd.train()
+    assert ckd.stu_model.training and not any(t.training
+                                              for t in ckd.teachers)
+    losses = ckd.loss(batch(seed=5), batch(seed=6))
+    assert set(losses) == {'loss_src', 'loss_tgt'}
+    assert all(torch.isfinite(v) for v in losses.values())
+    assert not any(p.requires_grad for p in ckd.teachers.parameters())
+
+
+def test_ckd_pseudo_label_is_the_rectified_ensemble(seg_cfg, teacher_files):
+    from mmseg_ddb.models.uda.prototypes import (ensemble_pseudo_label,
+                                                 rectification_weights)
+    specs = [{k: v for k, v in f.items() if k != 'st'} for f in teacher_files]
+    ckd = build(dict(type='CrossPathDistillation', segmentor=seg_cfg,
+                     teachers=specs))
+    ckd.init_weights()
+    x = batch()['inputs']
+    _, probs, _ = ckd.teacher_outputs(x)
+    expected = []
+    for teacher, protos in zip(ckd.teachers, ckd.prototypes):
+        logits, feats = teacher.logits_and_features(x, size=x.shape[2:])
+        w = rectification_weights(feats, protos)
+        expected.append(w * logits.softmax(1))  # not renormalised
+    for p, e in zip(probs, expected):
+        assert torch.allclose(p, e, atol=1e-6)
+    labels, mean = ensemble_pseudo_label(probs)
+    assert torch.equal(labels, ((expected[0] + expected[1]) / 2).argmax(1))
+
+
+def test_ckd_student_can_start_from_a_teacher(seg_cfg, teacher_files):
+    specs = [{k: v for k, v in f.items() if k != 'st'} for f in teacher_files]
+    ckd = build(dict(type='CrossPathDistillation', segmentor=seg_cfg,
+                     teachers=specs, student_init='teacher'))
+    ckd.init_weights()
+    for a, b in zip(ckd.stu_model.state_dict().values(),
+                    ckd.teachers[0].state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_ckd_refuses_bad_teacher_files(seg_cfg, teacher_files, tmp_path):
+    specs = [{k: v for k, v in f.items() if k != 'st'} for f in teacher_files]
+    wrong = str(tmp_path / 'wrong.pth')
+    save_prototypes(wrong, torch.randn(19, 99), {})
+    bad = copy.deepcopy(specs)
+    bad[0]['prototypes'] = wrong
+    ckd = build(dict(type='CrossPathDistillation', segmentor=seg_cfg,
+                     teachers=bad))
+    with pytest.raises(CheckpointError, match='wrong.pth.*19, 16'):
+        ckd.init_weights()
+    missing = copy.deepcopy(specs)
+    missing[1]['checkpoint'] = str(tmp_path / 'nope.pth')
+    missing[1]['config'] = 'configs/x/r1_st_ca_x.py'
+    ckd = build(dict(type='CrossPathDistillation', segmentor=seg_cfg,
+                     teachers=missing))
+    with pytest.raises(CheckpointError,
+                       match=r"nope\.pth.*tools/train\.py configs/x/r1_st_ca"):
+        ckd.init_weights()
+
+
+def test_ckd_checkpoint_loads_into_the_plain_segmentor(seg_cfg,
+                                                       teacher_files,
+                                                       tmp_path):
+    """tools/test.py's loading: the CKD student, no renaming; predictions
+    equal the student's own."""
+    specs = [{k: v for k, v in f.items() if k != 'st'} for f in teacher_files]
+    ckd = build(dict(type='CrossPathDistillation', segmentor=seg_cfg,
+                     teachers=specs))
+    ckd.init_weights()
+    path = str(tmp_path / 'ckd.pth')
+    torch.save(dict(state_dict=ckd.state_dict(), meta=dict(iter=1)), path)
+    plain = build(seg_cfg)
+    assert load_model_weights(plain, path) == 'stu_model.'
+    plain.eval()
+    ckd.eval()
+    x = batch()
+    with torch.no_grad():
+        a = plain.predict(x['inputs'], copy.deepcopy(x['data_samples']))
+        b = ckd.stu_model.predict(x['inputs'],
+                                  copy.deepcopy(x['data_samples']))
+    for sa, sb in zip(a, b):
+        assert torch.equal(sa.pred_sem_seg.data, sb.pred_sem_seg.data)
