@@ -127,6 +127,45 @@ def _allow_checkpoint_types() -> None:
     HistoryBuffer.__getstate__ = __getstate__
 
 
+def _atomic_local_writes() -> None:
+    """mmengine writes checkpoints and ``last_checkpoint`` in place; a kill
+    during the write leaves a truncated file. Write to a temporary file in
+    the same folder and rename, so a file is either complete or absent."""
+    import os
+    import os.path as osp
+
+    from mmengine.fileio.backends.local_backend import LocalBackend
+    if getattr(LocalBackend, '_ddb_atomic', False):
+        return
+
+    def _atomic(filepath, data, mode, encoding=None):
+        filepath = str(filepath)
+        folder = osp.dirname(osp.abspath(filepath))
+        os.makedirs(folder, exist_ok=True)
+        tmp = osp.join(folder,
+                       f'.tmp-{os.getpid()}-{osp.basename(filepath)}')
+        try:
+            with open(tmp, mode, encoding=encoding) as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, filepath)
+        except BaseException:
+            if osp.exists(tmp):
+                os.remove(tmp)
+            raise
+
+    def put(self, obj, filepath):
+        _atomic(filepath, obj, 'wb')
+
+    def put_text(self, obj, filepath, encoding='utf-8'):
+        _atomic(filepath, obj, 'w', encoding)
+
+    LocalBackend.put = put
+    LocalBackend.put_text = put_text
+    LocalBackend._ddb_atomic = True
+
+
 def apply() -> None:
     """Apply every patch once. Safe to call many times."""
     global _APPLIED
@@ -138,4 +177,5 @@ def apply() -> None:
     _install_mmcv_ops_standin()
     _patch_cpu_init_dist()
     _allow_checkpoint_types()
+    _atomic_local_writes()
     _APPLIED = True

@@ -23,6 +23,6 @@ default_hooks = dict(
         max_keep_ckpts=1),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'))
-# carries the model-side RNG state across a resume
-custom_hooks = [dict(type='RNGStateHook')]
+# RNG state across a resume; stop at the first non-finite loss
+custom_hooks = [dict(type='RNGStateHook'), dict(type='NaNGuardHook')]
 randomness = dict(seed=0)

@@ -1,3 +1,3 @@
-from .hooks import RNGStateHook
+from .hooks import NaNGuardHook, NonFiniteLossError, RNGStateHook
 
-__all__ = ['RNGStateHook']
+__all__ = ['NaNGuardHook', 'NonFiniteLossError', 'RNGStateHook']

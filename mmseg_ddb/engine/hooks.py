@@ -1,7 +1,16 @@
 """Hooks that make a resumed run continue exactly where it stopped."""
+import math
+import os.path as osp
+
 import torch
 from mmengine.hooks import Hook
 from mmseg.registry import HOOKS
+
+from ..errors import DDBError
+
+
+class NonFiniteLossError(DDBError, RuntimeError):
+    """Training produced a NaN or infinite loss."""
 
 
 @HOOKS.register_module()
@@ -39,3 +48,35 @@ class RNGStateHook(Hook):
             cuda = state['cuda']
             if len(cuda) == torch.cuda.device_count():
                 torch.cuda.set_rng_state_all(cuda)
+
+
+@HOOKS.register_module()
+class NaNGuardHook(Hook):
+    """Stops training at the first non-finite loss, naming the iteration,
+    the loss terms and the last good checkpoint (which the atomic writes of
+    :mod:`mmseg_ddb.compat` guarantee is complete), so a diverged run is not
+    silently trained on for hours.
+
+    The check reads the losses mmengine already moved to the host for
+    logging, so it adds no device synchronisation.
+    """
+
+    priority = 'HIGHEST'
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None,
+                         outputs=None) -> None:
+        if not outputs:
+            return
+        bad = {k: float(v) for k, v in outputs.items()
+               if 'loss' in k and not math.isfinite(float(v))}
+        if not bad:
+            return
+        marker = osp.join(runner.work_dir, 'last_checkpoint')
+        last = open(marker).read().strip() if osp.isfile(marker) else None
+        terms = ', '.join(f'{k}={v}' for k, v in bad.items())
+        raise NonFiniteLossError(
+            f'non-finite loss at iteration {runner.iter + 1}: {terms}. '
+            + (f'The last good checkpoint is {last}; ' if last else
+               'No checkpoint was saved yet; ')
+            + 'lower the learning rate or check the data, then resume with '
+            '--resume.')
