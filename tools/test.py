@@ -15,7 +15,8 @@ import torch  # noqa: E402
 from mmengine.config import DictAction  # noqa: E402
 
 from mmseg_ddb.apis import (SUPPORTED_METRICS, evaluate, metrics_record,  # noqa: E402
-                            prepare_test_config, write_json_atomic)
+                            prepare_test_config, release_process_group,
+                            write_json_atomic)
 from mmseg_ddb.errors import ConfigError  # noqa: E402
 from mmseg_ddb.utils import user_errors_to_exit  # noqa: E402
 
@@ -61,9 +62,7 @@ def main(argv=None):
     try:
         metrics = evaluate(cfg, args.checkpoint, trust=args.trust_checkpoint)
     finally:
-        if torch.distributed.is_available() and \
-                torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()
+        release_process_group()
     record = metrics_record(metrics, None)
     record.update(config=args.config, checkpoint=args.checkpoint)
     means = {k: v for k, v in record.items()

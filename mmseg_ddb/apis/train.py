@@ -1,4 +1,5 @@
 """Config preparation and launch shared by ``tools/train.py`` and the pipeline."""
+import gc
 import os.path as osp
 
 import torch
@@ -123,12 +124,27 @@ def build_runner(cfg: Config) -> Runner:
     return Runner.from_cfg(cfg)
 
 
-def run_training(cfg: Config):
+def release_process_group() -> None:
+    """Destroy the process group once nothing holds the DDP wrapper.
+
+    A DDP wrapper still alive when the gloo group is destroyed (or at
+    interpreter exit) makes the process abort now and then after a
+    successful run ("terminate called without an active exception", exit
+    -6). The runner's reference cycles (loops and hooks point back at it)
+    keep the wrapper alive until the garbage collector runs.
+    """
+    gc.collect()
+    if torch.distributed.is_available() and \
+            torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
+def run_training(cfg: Config) -> None:
     """Build the runner and train; always tears down the process group."""
+    runner = None
     try:
         runner = build_runner(cfg)
-        return runner.train()
+        runner.train()
     finally:
-        if torch.distributed.is_available() and \
-                torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()
+        runner = None  # noqa: F841 - drop the DDP wrapper before the group
+        release_process_group()

@@ -9,6 +9,13 @@ from mmseg.registry import TRANSFORMS
 from ..errors import DataError
 
 
+def _flat(exc: BaseException) -> str:
+    """The decoder's message on one line: the tools print the last line of
+    an error, which must still name the file (OpenCV's messages end with a
+    newline)."""
+    return ' '.join(str(exc).split())
+
+
 @TRANSFORMS.register_module()
 class DDBLoadImageFromFile(LoadImageFromFile):
     """``LoadImageFromFile`` that names the file it cannot read."""
@@ -19,7 +26,7 @@ class DDBLoadImageFromFile(LoadImageFromFile):
             out = super().transform(results)
         except Exception as exc:  # cv2/PIL raise many different types
             raise DataError(
-                f'cannot read image {path}: {type(exc).__name__}: {exc}. '
+                f'cannot read image {path}: {type(exc).__name__}: {_flat(exc)}. '
                 'Re-extract or re-download it, or delete it (and its label).'
             ) from exc
         if out is None or out.get('img') is None:
@@ -62,7 +69,7 @@ class DDBLoadAnnotations(LoadAnnotations):
             super()._load_seg_map(results)
         except Exception as exc:
             raise DataError(
-                f'cannot read label {path}: {type(exc).__name__}: {exc}. '
+                f'cannot read label {path}: {type(exc).__name__}: {_flat(exc)}. '
                 'Re-run the dataset converter.') from exc
         label = results['gt_seg_map']
         if label.ndim != 2:

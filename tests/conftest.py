@@ -1,0 +1,134 @@
+"""Shared fixtures: a tiny dataset in the real on-disk layouts, and the
+``--cfg-options`` that point the synthetic source-only config at it."""
+import os
+import os.path as osp
+import sys
+from typing import Dict, List
+
+import cv2
+import numpy as np
+import pytest
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+SYNTHETIC_CONFIG = osp.join(REPO, 'configs', 'synthetic',
+                            'source_only_synthetic.py')
+
+ROAD, SIDEWALK, BUILDING, VEGETATION, SKY, CAR = 0, 1, 2, 8, 10, 13
+IGNORE = 255
+#: BGR colour of each class in the tiny scenes (cv2 writes BGR)
+COLOURS = {ROAD: (90, 80, 80), SIDEWALK: (150, 170, 210),
+           BUILDING: (70, 70, 160), VEGETATION: (40, 150, 40),
+           SKY: (230, 160, 90), CAR: (150, 20, 20), IGNORE: (0, 0, 0)}
+H, W = 128, 256
+
+
+def make_scene(rng: np.random.Generator, height: int = H,
+               width: int = W) -> (np.ndarray, np.ndarray):
+    """A street-like image [H, W, 3] (BGR uint8) and its train-id label.
+
+    Sky band on top, buildings with a tree, road at the bottom with a
+    sidewalk strip and a car; a one-pixel ignore (255) line at the horizon.
+    Band heights vary per image so the model has something to learn.
+    """
+    label = np.full((height, width), ROAD, np.uint8)
+    horizon = int(rng.integers(height // 4, height // 2))
+    street = int(rng.integers(horizon + height // 8, 3 * height // 4))
+    label[:horizon] = SKY
+    label[horizon:street] = BUILDING
+    x0 = int(rng.integers(0, width - width // 4))
+    label[horizon + 4:street, x0:x0 + width // 8] = VEGETATION
+    label[street:street + height // 16] = SIDEWALK
+    cx = int(rng.integers(0, width - width // 5))
+    label[street + height // 8:street + height // 4,
+          cx:cx + width // 6] = CAR
+    label[horizon] = IGNORE
+    image = np.zeros((height, width, 3), np.float32)
+    for cls, colour in COLOURS.items():
+        image[label == cls] = colour
+    image += rng.normal(0, 8, image.shape)
+    return np.clip(image, 0, 255).astype(np.uint8), label
+
+
+def write_png(path: str, array: np.ndarray) -> None:
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    assert cv2.imwrite(path, array), path
+
+
+def write_gta(root: str, n: int, seed: int = 0) -> str:
+    """``root/images/00000.png`` + ``root/labels/00000_labelTrainIds.png``."""
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        image, label = make_scene(rng)
+        write_png(osp.join(root, 'images', f'{i:05d}.png'), image)
+        write_png(osp.join(root, 'labels', f'{i:05d}_labelTrainIds.png'),
+                  label)
+    return root
+
+
+def write_cityscapes(root: str, n: int, split: str = 'val', seed: int = 1,
+                     city: str = 'city') -> str:
+    """``root/leftImg8bit/{split}/{city}/{city}_000000_00000i_leftImg8bit.png``
+    + ``root/gtFine/{split}/{city}/..._gtFine_labelTrainIds.png``."""
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        image, label = make_scene(rng)
+        stem = f'{city}_000000_{i:06d}'
+        write_png(osp.join(root, 'leftImg8bit', split, city,
+                           f'{stem}_leftImg8bit.png'), image)
+        write_png(osp.join(root, 'gtFine', split, city,
+                           f'{stem}_gtFine_labelTrainIds.png'), label)
+    return root
+
+
+def write_tiny_data(root: str, n_train: int = 8, n_val: int = 4) -> str:
+    """GTA layout in ``root/gta`` and Cityscapes val in ``root/cs``."""
+    write_gta(osp.join(root, 'gta'), n_train)
+    write_cityscapes(osp.join(root, 'cs'), n_val)
+    return root
+
+
+def tiny_options(root: str, **extra) -> Dict[str, object]:
+    """``--cfg-options`` (as a dict) pointing the synthetic source-only config
+    at :func:`write_tiny_data`'s ``root``: no generated data, no workers,
+    batch 2."""
+    opts = {
+        'train_dataloader.dataset.data_root': osp.join(root, 'gta'),
+        'train_dataloader.dataset.synthetic': None,
+        'train_dataloader.batch_size': 2,
+    }
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        opts[f'{loader}.num_workers'] = 0
+        opts[f'{loader}.persistent_workers'] = False
+    for loader in ('val_dataloader', 'test_dataloader'):
+        opts[f'{loader}.dataset.data_root'] = osp.join(root, 'cs')
+        opts[f'{loader}.dataset.synthetic'] = None
+        opts[f'{loader}.batch_size'] = 1
+    opts.update(extra)
+    return opts
+
+
+def cfg_option_args(opts: Dict[str, object]) -> List[str]:
+    """The dict of :func:`tiny_options` as command-line ``k=v`` words."""
+    return [f'{k}={v}' for k, v in opts.items()]
+
+
+@pytest.fixture(scope='session')
+def tiny_data(tmp_path_factory) -> str:
+    """A tiny dataset (8 GTA-layout train, 4 Cityscapes-layout val images of
+    128x256), written once per session."""
+    return write_tiny_data(str(tmp_path_factory.mktemp('tiny_data')))
+
+
+@pytest.fixture(scope='session')
+def tiny_cfg(tiny_data):
+    """The synthetic source-only config pointed at :func:`tiny_data`."""
+    import mmseg_ddb  # noqa: F401
+    from mmengine.config import Config
+    cfg = Config.fromfile(SYNTHETIC_CONFIG)
+    cfg.merge_from_dict(tiny_options(tiny_data))
+    return cfg
+
+
+@pytest.fixture
+def python() -> str:
+    return sys.executable

@@ -1,0 +1,194 @@
+"""Confusion-matrix mIoU against an independent computation (METHOD.md 3)."""
+import numpy as np
+import pytest
+import torch
+from mmengine.structures import PixelData
+
+from mmseg.structures import SegDataSample
+from mmseg_ddb.datasets import SYNTHIA_13_CLASSES, SYNTHIA_16_CLASSES
+from mmseg_ddb.datasets.base import CITYSCAPES_METAINFO
+from mmseg_ddb.evaluation import (DDBIoUMetric, confusion_matrix,
+                                  iou_from_confusion)
+
+K = 19
+
+
+def random_batch(seed, n=3, shape=(24, 40), absent_gt=(3, 9, 14),
+                 absent_both=(16, 17), ignore_frac=0.2):
+    """Predictions and labels of ``n`` images.
+
+    Classes ``absent_gt`` never occur in the labels but are predicted;
+    ``absent_both`` occur in neither; a fraction of pixels is 255.
+    """
+    rng = np.random.default_rng(seed)
+    gt_classes = [c for c in range(K) if c not in absent_gt + absent_both]
+    pred_classes = [c for c in range(K) if c not in absent_both]
+    labels = rng.choice(gt_classes, size=(n, *shape)).astype(np.int64)
+    preds = rng.choice(pred_classes, size=(n, *shape)).astype(np.int64)
+    # make predictions agree with the label often, so IoUs are not tiny
+    agree = rng.random((n, *shape)) < 0.5
+    preds[agree] = labels[agree]
+    labels[rng.random((n, *shape)) < ignore_frac] = 255
+    for c in absent_gt:  # predicted somewhere outside the ignore pixels too
+        assert (preds[labels != 255] == c).any()
+    return preds, labels
+
+
+def numpy_confusion(preds, labels, ignore=255):
+    conf = np.zeros((K, K), np.int64)
+    keep = labels != ignore
+    np.add.at(conf, (labels[keep], preds[keep]), 1)
+    return conf
+
+
+def iou_by_loops(preds, labels, ignore=255):
+    """Per-class IoU straight from the pixels (no confusion matrix)."""
+    valid = labels != ignore
+    ious = []
+    for c in range(K):
+        inter = np.sum((preds == c) & (labels == c) & valid)
+        union = np.sum(((preds == c) | (labels == c)) & valid)
+        ious.append(inter / union if union else np.nan)
+    return np.array(ious)
+
+
+def test_confusion_matrix_matches_numpy():
+    preds, labels = random_batch(0)
+    conf = confusion_matrix(torch.from_numpy(preds), torch.from_numpy(labels),
+                            K, ignore_index=255)
+    assert conf.shape == (K, K)
+    np.testing.assert_array_equal(conf.numpy(), numpy_confusion(preds, labels))
+    # rows are the ground truth: 255 pixels are not counted at all
+    assert conf.sum().item() == np.sum(labels != 255)
+    # single images add up to the batch
+    total = sum(confusion_matrix(torch.from_numpy(p), torch.from_numpy(l), K)
+                for p, l in zip(preds, labels))
+    assert torch.equal(total, conf)
+
+
+def test_confusion_matrix_on_hand_made_example():
+    label = torch.tensor([[0, 0, 1], [2, 255, 1]])
+    pred = torch.tensor([[0, 1, 1], [1, 0, 1]])
+    conf = confusion_matrix(pred, label, 3)
+    assert conf.tolist() == [[1, 1, 0], [0, 2, 0], [0, 1, 0]]
+
+
+def test_iou_from_confusion_matches_pixel_loops_and_nan_rules():
+    preds, labels = random_batch(1)
+    out = iou_from_confusion(numpy_confusion(preds, labels))
+    expected = iou_by_loops(preds, labels)
+    np.testing.assert_allclose(out['IoU'], expected, equal_nan=True)
+    for c in (3, 9, 14):  # absent from the GT, predicted: IoU 0, counted
+        assert out['IoU'][c] == 0
+        assert np.isnan(out['Acc'][c])
+    for c in (16, 17):  # absent from both: NaN, left out of the mean
+        assert np.isnan(out['IoU'][c])
+    assert out['mIoU'] == pytest.approx(np.nanmean(expected))
+    assert out['mIoU'] == pytest.approx(
+        np.sum(np.nan_to_num(expected)) / (K - 2))
+    valid = labels != 255
+    assert out['aAcc'] == pytest.approx(
+        np.mean(preds[valid] == labels[valid]))
+    accs = [np.mean(preds[valid & (labels == c)] == c)
+            for c in range(K) if (valid & (labels == c)).any()]
+    assert out['mAcc'] == pytest.approx(np.mean(accs))
+
+
+def test_iou_is_accumulated_over_the_set_not_averaged_per_image():
+    # image 1: class 0 perfect on 1 pixel; image 2: class 0 wrong on 9 pixels
+    conf1 = np.zeros((2, 2)); conf1[0, 0] = 1
+    conf2 = np.zeros((2, 2)); conf2[0, 1] = 9
+    out = iou_from_confusion(conf1 + conf2)
+    assert out['IoU'][0] == pytest.approx(0.1)  # not (1 + 0) / 2
+
+
+@pytest.mark.parametrize('classes', [SYNTHIA_16_CLASSES, SYNTHIA_13_CLASSES])
+def test_class_subset_mean(classes):
+    preds, labels = random_batch(2)
+    expected = iou_by_loops(preds, labels)
+    out = iou_from_confusion(numpy_confusion(preds, labels), classes)
+    assert out['mIoU'] == pytest.approx(np.nanmean(expected[list(classes)]))
+    np.testing.assert_allclose(out['IoU'], expected, equal_nan=True)
+
+
+def test_synthia_class_lists():
+    assert len(SYNTHIA_16_CLASSES) == 16 and len(SYNTHIA_13_CLASSES) == 13
+    # terrain, truck and train never occur in SYNTHIA
+    assert set(range(19)) - set(SYNTHIA_16_CLASSES) == {9, 14, 16}
+    # the 13-class protocol also drops wall, fence and pole
+    assert set(SYNTHIA_16_CLASSES) - set(SYNTHIA_13_CLASSES) == {3, 4, 5}
+
+
+def samples_of(preds, labels):
+    out = []
+    for p, l in zip(preds, labels):
+        s = SegDataSample()
+        s.pred_sem_seg = PixelData(data=torch.from_numpy(p)[None])
+        s.gt_sem_seg = PixelData(data=torch.from_numpy(l)[None])
+        out.append(s.to_dict())
+    return out
+
+
+def run_metric(metric, batches):
+    metric.dataset_meta = dict(CITYSCAPES_METAINFO)
+    n = 0
+    for preds, labels in batches:
+        metric.process({}, samples_of(preds, labels))
+        n += len(preds)
+    return metric.evaluate(n)
+
+
+def test_metric_matches_independent_computation():
+    batches = [random_batch(s, n=2) for s in (3, 4, 5)]
+    res = run_metric(DDBIoUMetric(), batches)
+    preds = np.concatenate([b[0] for b in batches])
+    labels = np.concatenate([b[1] for b in batches])
+    expected = iou_by_loops(preds, labels)
+    assert res['mIoU'] == pytest.approx(100 * np.nanmean(expected), abs=0.005)
+    valid = labels != 255
+    assert res['aAcc'] == pytest.approx(
+        100 * np.mean(preds[valid] == labels[valid]), abs=0.005)
+    names = CITYSCAPES_METAINFO['classes']
+    for c, name in enumerate(names):
+        value = res[f'IoU.{name}']
+        if np.isnan(expected[c]):
+            assert np.isnan(value), name
+        else:
+            assert value == pytest.approx(100 * expected[c], abs=0.005), name
+    assert res['IoU.wall'] == 0.0  # predicted, not in the GT
+    assert np.isnan(res['IoU.motorcycle'])  # in neither
+
+
+def test_metric_subset_keys_and_reset_between_evaluations():
+    metric = DDBIoUMetric(class_subsets={'16': SYNTHIA_16_CLASSES,
+                                         '13': SYNTHIA_13_CLASSES})
+    first = random_batch(6)
+    res = run_metric(metric, [first])
+    expected = iou_by_loops(*first)
+    for name, classes in (('16', SYNTHIA_16_CLASSES),
+                          ('13', SYNTHIA_13_CLASSES)):
+        assert res[f'mIoU{name}'] == pytest.approx(
+            100 * np.nanmean(expected[list(classes)]), abs=0.005)
+    assert res['mIoU'] == pytest.approx(100 * np.nanmean(expected), abs=0.005)
+    # a second evaluation starts from an empty matrix
+    second = random_batch(7)
+    res2 = run_metric(metric, [second])
+    assert res2['mIoU'] == pytest.approx(
+        100 * np.nanmean(iou_by_loops(*second)), abs=0.005)
+
+
+def test_metric_per_target_set():
+    metric = DDBIoUMetric(datasets=dict(cs='data/cs', map='data/map'))
+    metric.dataset_meta = dict(CITYSCAPES_METAINFO)
+    sets = dict(cs=random_batch(8, n=2), map=random_batch(9, n=3))
+    for name, (preds, labels) in sets.items():
+        samples = samples_of(preds, labels)
+        for i, s in enumerate(samples):
+            s['img_path'] = f'data/{name}/val/{i}.png'
+        metric.process({}, samples)
+    res = metric.evaluate(5)
+    per_set = {n: 100 * np.nanmean(iou_by_loops(*b)) for n, b in sets.items()}
+    for name, value in per_set.items():
+        assert res[f'{name}/mIoU'] == pytest.approx(value, abs=0.005)
+    assert res['mIoU'] == pytest.approx(np.mean(list(per_set.values())),
+                                        abs=0.01)

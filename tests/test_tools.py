@@ -1,0 +1,283 @@
+"""The command-line tools, run as a user runs them (METHOD.md 4).
+
+Every call is a subprocess of the real script with ``sys.executable`` in a
+temporary directory, on the tiny dataset of ``conftest.py``. One thread per
+process keeps the 2-core machine responsive and the runs reproducible.
+"""
+import glob
+import json
+import os
+import os.path as osp
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+
+import mmseg_ddb  # noqa: F401
+from mmseg.registry import MODELS
+from mmseg_ddb.datasets.base import CITYSCAPES_METAINFO
+
+from conftest import REPO, SYNTHETIC_CONFIG, cfg_option_args, tiny_options
+
+TRAIN = osp.join(REPO, 'tools', 'train.py')
+TEST = osp.join(REPO, 'tools', 'test.py')
+DIST_TRAIN = osp.join(REPO, 'tools', 'dist_train.sh')
+ENV = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1',
+           PYTHON=sys.executable)
+TIMEOUT = 300
+MEAN = np.array([123.675, 116.28, 103.53])
+STD = np.array([58.395, 57.12, 57.375])
+
+
+def train_options(root, **extra):
+    """8 iterations, a checkpoint every 4, constant lr (no warmup, so that
+    8 iterations learn something), validation at the end."""
+    return tiny_options(root, **{
+        'train_cfg.max_iters': 8,
+        'default_hooks.checkpoint.interval': 4,
+        'default_hooks.checkpoint.max_keep_ckpts': 2,
+        'param_scheduler.0.start_factor': 1.0,
+        **extra})
+
+
+def train_cmd(work_dir, opts, *extra):
+    return [sys.executable, TRAIN, SYNTHETIC_CONFIG, '--work-dir', work_dir,
+            *extra, '--cfg-options', *cfg_option_args(opts)]
+
+
+def run(cmd, cwd):
+    return subprocess.run(cmd, cwd=str(cwd), env=ENV, capture_output=True,
+                          text=True, timeout=TIMEOUT)
+
+
+def ok(res):
+    assert res.returncode == 0, (res.stdout[-3000:] + res.stderr[-3000:])
+    return res
+
+
+@pytest.fixture(scope='module')
+def trained(tiny_data, tmp_path_factory):
+    """An uninterrupted 8-iteration run: its work dir."""
+    tmp = tmp_path_factory.mktemp('trained')
+    work_dir = str(tmp / 'work')
+    ok(run(train_cmd(work_dir, train_options(tiny_data)), tmp))
+    assert osp.isfile(osp.join(work_dir, 'iter_8.pth'))
+    return work_dir
+
+
+def protocol_miou(cfg, checkpoint, image_dir, label_dir):
+    """mIoU by hand: whole image, softmax resized to the label size, argmax,
+    one confusion matrix over the set."""
+    init_default_scope('mmseg')
+    model = MODELS.build(cfg.model)
+    ckpt = torch.load(checkpoint, map_location='cpu', weights_only=True)
+    model.load_state_dict(ckpt['state_dict'], strict=True)
+    model.eval()
+    conf = np.zeros((19, 19), np.int64)
+    images = sorted(glob.glob(osp.join(image_dir, '*', '*_leftImg8bit.png')))
+    assert images
+    predicted = set()
+    for path in images:
+        label_path = path.replace(image_dir, label_dir).replace(
+            '_leftImg8bit.png', '_gtFine_labelTrainIds.png')
+        label = cv2.imread(label_path, cv2.IMREAD_UNCHANGED)
+        rgb = cv2.imread(path)[..., ::-1]
+        x = torch.from_numpy(((rgb - MEAN) / STD).astype(np.float32))
+        x = x.permute(2, 0, 1)[None]
+        with torch.no_grad():
+            logits = model.decode_head(model.backbone(x))
+            logits = F.interpolate(logits, x.shape[2:], mode='bilinear',
+                                   align_corners=False)
+            probs = F.interpolate(logits.softmax(1), label.shape,
+                                  mode='bilinear', align_corners=False)
+        pred = probs[0].argmax(0).numpy()
+        keep = label != 255
+        np.add.at(conf, (label[keep], pred[keep]), 1)
+        predicted |= set(np.unique(pred[keep]).tolist())
+    tp = np.diag(conf)
+    union = conf.sum(0) + conf.sum(1) - tp
+    with np.errstate(invalid='ignore', divide='ignore'):
+        iou = np.where(union > 0, tp / union, np.nan)
+    return 100 * np.nanmean(iou), 100 * iou, predicted
+
+
+def test_train_then_test_miou_matches_independent_computation(
+        trained, tiny_data, tmp_path):
+    out = str(tmp_path / 'm.json')
+    res = ok(run([sys.executable, TEST, SYNTHETIC_CONFIG,
+                  osp.join(trained, 'iter_8.pth'), '--eval', 'mIoU',
+                  '--metrics-out', out, '--work-dir', str(tmp_path / 'w'),
+                  '--cfg-options', *cfg_option_args(tiny_options(tiny_data))],
+                 tmp_path))
+    with open(out) as f:
+        metrics = json.load(f)
+    cfg = Config.fromfile(SYNTHETIC_CONFIG)
+    cs = osp.join(tiny_data, 'cs')
+    miou, iou, predicted = protocol_miou(
+        cfg, osp.join(trained, 'iter_8.pth'),
+        osp.join(cs, 'leftImg8bit', 'val'), osp.join(cs, 'gtFine', 'val'))
+    assert len(predicted) > 1, 'degenerate model: the check would be weak'
+    assert metrics['mIoU'] == pytest.approx(miou, abs=0.01)
+    assert f'mIoU: {metrics["mIoU"]:.2f}' in res.stdout
+    names = CITYSCAPES_METAINFO['classes']
+    assert list(metrics['per_class']) == list(names)
+    for name, value in zip(names, iou):
+        if np.isnan(value):
+            assert metrics['per_class'][name] is None, name
+        else:
+            assert metrics['per_class'][name] == pytest.approx(
+                value, abs=0.01), name
+
+
+def wait_for_checkpoint(proc, work_dir, name, timeout=TIMEOUT):
+    """Poll ``last_checkpoint`` (written after the checkpoint is complete)."""
+    pointer = osp.join(work_dir, 'last_checkpoint')
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if osp.isfile(pointer):
+            with open(pointer) as f:
+                if f.read().strip().endswith(name):
+                    return True
+        if proc.poll() is not None:
+            return False
+        time.sleep(0.01)
+    return False
+
+
+def test_resume_of_a_killed_run_matches_an_uninterrupted_one(
+        trained, tiny_data, tmp_path):
+    work_dir = str(tmp_path / 'work')
+    opts = train_options(tiny_data)
+    with open(tmp_path / 'killed.log', 'w') as log:
+        proc = subprocess.Popen(train_cmd(work_dir, opts), cwd=str(tmp_path),
+                                env=ENV, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            reached = wait_for_checkpoint(proc, work_dir, 'iter_4.pth')
+            proc.send_signal(signal.SIGKILL)
+        finally:
+            proc.kill()
+            proc.wait()
+    assert reached, (tmp_path / 'killed.log').read_text()[-3000:]
+    assert proc.returncode == -signal.SIGKILL
+    if osp.exists(osp.join(work_dir, 'iter_8.pth')):
+        pytest.fail('the run finished before it could be killed')
+
+    res = ok(run(train_cmd(work_dir, opts, '--resume'), tmp_path))
+    assert 'resumed' in res.stdout and 'iter: 4' in res.stdout
+    resumed = torch.load(osp.join(work_dir, 'iter_8.pth'), weights_only=True)
+    straight = torch.load(osp.join(trained, 'iter_8.pth'), weights_only=True)
+    assert resumed['meta']['iter'] == straight['meta']['iter'] == 8
+    a, b = resumed['state_dict'], straight['state_dict']
+    assert set(a) == set(b)
+    differ = [k for k in a if not torch.equal(a[k], b[k])]
+    assert not differ, f'{len(differ)} tensors differ, e.g. {differ[:3]}'
+    opt_a, opt_b = (c['optimizer']['state'] for c in (resumed, straight))
+    for p in opt_a:
+        for k, v in opt_a[p].items():
+            assert torch.equal(v, opt_b[p][k]), (p, k)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def test_dist_train_two_gloo_processes(tiny_data, tmp_path):
+    work_dir = str(tmp_path / 'work')
+    opts = train_options(tiny_data, **{'train_cfg.max_iters': 4})
+    env = dict(ENV, PORT=str(free_port()))
+    res = subprocess.run(
+        ['bash', DIST_TRAIN, SYNTHETIC_CONFIG, '2', '--work-dir', work_dir,
+         '--cfg-options', *cfg_option_args(opts)],
+        cwd=str(tmp_path), env=env, capture_output=True, text=True,
+        timeout=TIMEOUT)
+    ok(res)
+    assert 'Distributed training: True' in res.stdout
+    ckpt = torch.load(osp.join(work_dir, 'iter_4.pth'), weights_only=True)
+    assert ckpt['meta']['iter'] == 4
+    assert 'mIoU' in res.stdout  # validation gathered over both ranks
+    assert 'Traceback' not in res.stderr
+
+
+# ---------------------------------------------------------------------------
+# user errors: one `error:` line naming the key or file, exit status 2
+# ---------------------------------------------------------------------------
+
+def other_depth_checkpoint(path):
+    """A checkpoint of the same network with a ResNet-34 backbone."""
+    init_default_scope('mmseg')
+    cfg = Config.fromfile(SYNTHETIC_CONFIG)
+    cfg.model.backbone.depth = 34
+    torch.save(dict(state_dict=MODELS.build(cfg.model).state_dict()), path)
+    return path
+
+
+@pytest.fixture(scope='module')
+def user_errors(tiny_data, trained, tmp_path_factory):
+    """Run every bad command line at once (2 cores) and collect the
+    results: ``{case: (CompletedProcess-like, words the line must name)}``."""
+    tmp = tmp_path_factory.mktemp('errors')
+    opts = cfg_option_args(train_options(tiny_data))
+    nowhere = str(tmp / 'nowhere')
+    r34 = other_depth_checkpoint(str(tmp / 'r34.pth'))
+    ckpt = osp.join(trained, 'iter_8.pth')
+    wd = ['--work-dir', str(tmp / 'wd')]
+    cases = {
+        'unknown_key': ([TRAIN, SYNTHETIC_CONFIG, *wd, '--cfg-options', *opts,
+                         'model.backbone.deptth=18'],
+                        ['model.backbone.deptth']),
+        'unknown_class': ([TRAIN, SYNTHETIC_CONFIG, *wd, '--cfg-options',
+                           *opts, 'model.decode_head.type=NoSuchHead'],
+                          ['NoSuchHead']),
+        'no_config': ([TRAIN, 'configs/no_such_config.py'],
+                      ['configs/no_such_config.py']),
+        'max_iters_0': ([TRAIN, SYNTHETIC_CONFIG, *wd, '--cfg-options', *opts,
+                         'train_cfg.max_iters=0'], ['train_cfg.max_iters']),
+        'missing_data_root': ([TRAIN, SYNTHETIC_CONFIG, *wd, '--cfg-options',
+                               *opts,
+                               f'train_dataloader.dataset.data_root={nowhere}'],
+                              [nowhere]),
+        'test_unknown_key': ([TEST, SYNTHETIC_CONFIG, ckpt, *wd,
+                              '--cfg-options', *opts,
+                              'test_dataloader.dataset.data_rot=x'],
+                             ['test_dataloader.dataset.data_rot']),
+        'test_other_depth': ([TEST, SYNTHETIC_CONFIG, r34, *wd,
+                              '--cfg-options', *opts],
+                             [r34, 'backbone.layer1.2']),
+        'test_bad_metric': ([TEST, SYNTHETIC_CONFIG, ckpt, *wd, '--eval',
+                             'mDice'], ['mDice']),
+    }
+    procs = {}
+    for name, (args, _) in cases.items():
+        procs[name] = subprocess.Popen(
+            [sys.executable, *args], cwd=str(tmp), env=ENV,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    results = {}
+    for name, proc in procs.items():
+        out, err = proc.communicate(timeout=TIMEOUT)
+        results[name] = (proc.returncode, out, err, cases[name][1])
+    return results
+
+
+@pytest.mark.parametrize('case', [
+    'unknown_key', 'unknown_class', 'no_config', 'max_iters_0',
+    'missing_data_root', 'test_unknown_key', 'test_other_depth',
+    'test_bad_metric'])
+def test_user_error_gives_one_line_and_status_2(user_errors, case):
+    code, out, err, words = user_errors[case]
+    assert 'Traceback' not in err + out, err[-3000:]
+    lines = [line for line in err.splitlines() if line.startswith('error:')]
+    assert len(lines) == 1, err[-3000:]
+    for word in words:
+        assert word in lines[0], lines[0]
+    assert code == 2, err[-3000:]
