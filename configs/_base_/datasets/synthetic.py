@@ -45,6 +45,6 @@ synthetic_target_val = dict(
 # held-out source-look images, to measure the domain gap
 synthetic_source_val = dict(
     type='GTADataset',
-    data_root='data/synthetic/gta_val',
+    data_root='data/synthetic/gta_val/gta',
     synthetic=synthetic,
     pipeline=synthetic_test_pipeline)
