@@ -57,3 +57,38 @@ def test_mmcv_ops_standin():
     with pytest.raises(ModuleNotFoundError, match='compiled mmcv'):
         from mmcv.ops import DeformConv2d  # noqa: F401
     assert mmcv.ops.sigmoid_focal_loss is not None  # importable, fails on use
+
+
+def test_old_checkpoint_is_pruned_only_after_the_new_one_is_written(
+        tmp_path, monkeypatch):
+    from collections import deque
+
+    from mmengine.logging import MessageHub
+
+    from mmseg_ddb.engine import SafeCheckpointHook
+    hook = SafeCheckpointHook(interval=1, by_epoch=False, max_keep_ckpts=1)
+    hook.out_dir = str(tmp_path)
+    hook.keep_ckpt_ids = deque([1])
+    (tmp_path / 'iter_1.pth').write_bytes(b'complete')
+    from mmengine.fileio import get_file_backend
+    hook.file_backend = get_file_backend(str(tmp_path))
+    seen = []
+
+    def save_checkpoint(out_dir, filename, *a, **k):
+        # while the new checkpoint is being written the old one still exists
+        seen.append(sorted(os.listdir(tmp_path)))
+        raise OSError('killed during the save')
+
+    runner = types.SimpleNamespace(
+        save_checkpoint=save_checkpoint, work_dir=str(tmp_path),
+        message_hub=MessageHub.get_instance('test_safe_ckpt'))
+    with pytest.raises(OSError):
+        hook._save_checkpoint_with_step(runner, 2, dict(iter=2))
+    assert seen == [['iter_1.pth']]
+    assert os.listdir(tmp_path) == ['iter_1.pth']  # still there to resume
+
+    def save_ok(out_dir, filename, *a, **k):
+        (tmp_path / filename).write_bytes(b'new')
+    runner.save_checkpoint = save_ok
+    hook._save_checkpoint_with_step(runner, 2, dict(iter=2))
+    assert sorted(os.listdir(tmp_path)) == ['iter_2.pth', 'last_checkpoint']

@@ -17,9 +17,10 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    # every 4000 iterations, keeping only the latest (METHOD.md 2.8)
+    # every 4000 iterations, keeping only the latest (METHOD.md 2.8); the old
+    # one is deleted only once the new one is complete
     checkpoint=dict(
-        type='CheckpointHook', by_epoch=False, interval=4000,
+        type='SafeCheckpointHook', by_epoch=False, interval=4000,
         max_keep_ckpts=1),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'))

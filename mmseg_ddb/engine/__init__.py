@@ -1,3 +1,5 @@
-from .hooks import NaNGuardHook, NonFiniteLossError, RNGStateHook
+from .hooks import (NaNGuardHook, NonFiniteLossError, RNGStateHook,
+                    SafeCheckpointHook)
 
-__all__ = ['NaNGuardHook', 'NonFiniteLossError', 'RNGStateHook']
+__all__ = ['NaNGuardHook', 'NonFiniteLossError', 'RNGStateHook',
+           'SafeCheckpointHook']

@@ -3,7 +3,8 @@ import math
 import os.path as osp
 
 import torch
-from mmengine.hooks import Hook
+from mmengine.dist import is_main_process
+from mmengine.hooks import CheckpointHook, Hook
 from mmseg.registry import HOOKS
 
 from ..errors import DDBError
@@ -80,3 +81,33 @@ class NaNGuardHook(Hook):
                'No checkpoint was saved yet; ')
             + 'lower the learning rate or check the data, then resume with '
             '--resume.')
+
+
+@HOOKS.register_module()
+class SafeCheckpointHook(CheckpointHook):
+    """mmengine's ``CheckpointHook`` deletes the oldest kept checkpoint
+    *before* writing the new one, so a kill in between leaves nothing to
+    resume from. This one writes first (atomically, see
+    :mod:`mmseg_ddb.compat`), points ``last_checkpoint`` at it, and only then
+    prunes beyond ``max_keep_ckpts``."""
+
+    def _save_checkpoint_with_step(self, runner, step, meta):
+        keep = self.max_keep_ckpts
+        self.max_keep_ckpts = -1  # the parent saves without pruning
+        try:
+            super()._save_checkpoint_with_step(runner, step, meta)
+        finally:
+            self.max_keep_ckpts = keep
+        if keep <= 0:
+            return
+        if not self.keep_ckpt_ids or self.keep_ckpt_ids[-1] != step:
+            self.keep_ckpt_ids.append(step)
+        while len(self.keep_ckpt_ids) > keep:
+            old = self.keep_ckpt_ids.popleft()
+            if is_main_process():
+                path = self.file_backend.join_path(
+                    self.out_dir, self.filename_tmpl.format(old))
+                if self.file_backend.isfile(path):
+                    self.file_backend.remove(path)
+        runner.message_hub.update_info('keep_ckpt_ids',
+                                       list(self.keep_ckpt_ids))

@@ -31,6 +31,50 @@ class PipelineError(DDBError):
     """A stage failed; the message names it and its log."""
 
 
+def _remove_stale_tmp(folder: str, recursive: bool) -> None:
+    """Delete the ``.tmp-*`` files of writers that were killed mid-write (a
+    stage or the pipeline itself): partial checkpoints, prototype or JSON
+    files that nothing will complete or rename."""
+    if not osp.isdir(folder):
+        return
+    walk = os.walk(folder) if recursive else [(folder, None,
+                                               os.listdir(folder))]
+    for dirpath, _, names in walk:
+        for name in names:
+            path = osp.join(dirpath, name)
+            if name.startswith('.tmp-') and osp.isfile(path):
+                os.remove(path)
+
+
+def _repair_last_checkpoint(folder: str) -> None:
+    """Point ``folder/last_checkpoint`` at the newest complete checkpoint
+    before ``--resume``. mmengine writes that marker in place (a kill there
+    leaves it empty) and, with ``max_keep_ckpts``, deletes the previous
+    checkpoint before it writes the next one (a kill there leaves it naming
+    a deleted file); either way ``--resume`` would fail on every rerun.
+    Checkpoints are written atomically (:mod:`mmseg_ddb.compat`) and stale
+    temporary files are gone, so every ``iter_*.pth`` left is complete."""
+    marker = osp.join(folder, 'last_checkpoint')
+    if not osp.isfile(marker):
+        return
+    with open(marker) as f:
+        path = f.read().strip()
+    if path and osp.isfile(path):
+        return
+    found = []
+    for name in os.listdir(folder):
+        m = re.fullmatch(r'(?:iter|epoch)_(\d+)\.pth', name)
+        if m and osp.isfile(osp.join(folder, name)):
+            found.append((int(m.group(1)), osp.join(folder, name)))
+    if not found:
+        os.remove(marker)  # nothing to resume from: start the stage over
+        return
+    tmp = osp.join(folder, f'.tmp-{os.getpid()}-last_checkpoint')
+    with open(tmp, 'w') as f:
+        f.write(max(found)[1])
+    os.replace(tmp, marker)
+
+
 def _die_with_parent():  # runs in the child before exec
     try:
         ctypes.CDLL('libc.so.6').prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
@@ -293,6 +337,9 @@ class PipelineRunner:
             print(f'[{stage.name}] {reason}, skipped')
             return action
         print(f'[{stage.name}] {reason}')
+        _remove_stale_tmp(self.stage_dir(stage), recursive=True)
+        if action == 'resume':
+            _repair_last_checkpoint(self.stage_dir(stage))
         if action == 'fresh':
             self._set_aside(stage)
         started = time.time()
@@ -338,12 +385,13 @@ class PipelineRunner:
 
     def run(self, start: Optional[str] = None,
             only: Optional[str] = None) -> dict:
+        stages, forced = self._selected(start, only)
         os.makedirs(self.work_dir, exist_ok=True)
+        _remove_stale_tmp(self.work_dir, recursive=False)
         self.manifest.data['pipeline'] = dict(
             config=osp.abspath(self.config_path), work_dir=self.work_dir,
             stages=[s.name for s in self.stages])
         self.manifest.save()
-        stages, forced = self._selected(start, only)
         i = 0
         while i < len(stages):
             stage = stages[i]
@@ -449,7 +497,8 @@ def plot_summary(rows: List[dict], path: str) -> None:
     ax.set_ylabel('target mIoU (%)')
     ax.set_title('DDB, stage by stage')
     fig.tight_layout()
-    tmp = path + f'.tmp-{os.getpid()}.png'
+    tmp = osp.join(osp.dirname(path),
+                   f'.tmp-{os.getpid()}-{osp.basename(path)}')
     fig.savefig(tmp)
     plt.close(fig)
     os.replace(tmp, path)

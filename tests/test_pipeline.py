@@ -1,0 +1,636 @@
+"""``tools/ddb_pipeline.py`` end to end, on a tiny one-round pipeline.
+
+The pipeline runs as a user runs it (a subprocess of the real script with
+``sys.executable``) on leaf configs that inherit the repository's synthetic
+configs and shrink them: 8 source / 8 target-train / 4 target-val generated
+images of 64x128, 64x64 crops, batch 2, no data workers, 2-4 iterations.
+
+What the module checks (the issue's acceptance criteria):
+
+* ``--dry-run`` prints every stage with its wiring and planned outputs and
+  runs nothing;
+* a pipeline killed (SIGKILL) during a training stage and during a prototype
+  stage takes its stage processes down with it, and rerunning it resumes the
+  interrupted training stage (mmengine resumes from its mid-stage
+  checkpoint), recomputes the interrupted prototype stage, does not rerun
+  finished stages, and leaves a complete manifest and no truncated file;
+  what a kill in the middle of a write leaves (partial ``.tmp-*`` files, an
+  empty ``last_checkpoint``) is planted on purpose and must be cleaned up /
+  repaired by the rerun;
+* rerunning a finished pipeline skips every stage;
+* a stage whose config changed is redone, the manifest says why, and its
+  previous outputs are kept aside;
+* ``--from`` / ``--only`` force the documented stages.
+"""
+import glob
+import importlib.util
+import json
+import os
+import os.path as osp
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+PIPELINE = osp.join(REPO, 'tools', 'ddb_pipeline.py')
+SYNTHETIC = osp.join(REPO, 'configs', 'synthetic')
+ENV = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
+STAGES = ['init', 'r1_st_cu', 'r1_st_ca', 'r1_proto_cu', 'r1_proto_ca',
+          'r1_ckd']
+TRAIN_STAGES = ['init', 'r1_st_cu', 'r1_st_ca', 'r1_ckd']
+#: the generated data (the datasets' ``synthetic=`` generator arguments)
+DATA_ARGS = dict(seed=0, num_source=8, num_target_train=8, num_target_val=4,
+                 height=64, width=128)
+CROP = (64, 64)
+#: wall-clock limit of one pipeline command / one wait, so a hang fails
+TIMEOUT = 400
+
+
+def data_args():
+    """``DATA_ARGS``, with no held-out source-look images where the
+    generator makes them (the pipeline does not use them)."""
+    import inspect
+
+    from mmseg_ddb.datasets.synthetic import generate_synthetic
+    args = dict(DATA_ARGS)
+    if 'num_source_val' in inspect.signature(generate_synthetic).parameters:
+        args['num_source_val'] = 0
+    return args
+
+
+# -- the tiny pipeline --------------------------------------------------------
+def _small_pipeline(pipeline):
+    """A data pipeline with its random crops shrunk to ``CROP``."""
+    out = []
+    for step in pipeline:
+        step = dict(step)
+        if step.get('type') == 'RandomCrop':
+            step['crop_size'] = CROP
+        out.append(step)
+    return out
+
+
+def write_leaf(folder, name, base, data_root, max_iters, extra=''):
+    """``folder/name.py``: the repository config ``base`` (inherited by
+    absolute path) on the tiny generated data, with a short schedule and a
+    checkpoint every 2 iterations. Two are kept: with one, mmengine deletes
+    the previous checkpoint before it writes the next, and a kill in between
+    would leave nothing to resume from (the test's kill must not land
+    there by chance; what the pipeline does then is checked on purpose)."""
+    from mmengine.config import Config
+    base_path = osp.join(SYNTHETIC, base)
+    train = Config.fromfile(base_path).train_dataloader.dataset.to_dict()
+    synthetic = dict(root=data_root, **data_args())
+    gta = dict(data_root=osp.join(data_root, 'gta'), synthetic=synthetic)
+    cs = dict(data_root=osp.join(data_root, 'cityscapes'),
+              synthetic=synthetic)
+    if train['type'] == 'UDADataset':
+        train_set = dict(
+            source=dict(gta, pipeline=_small_pipeline(
+                train['source']['pipeline'])),
+            target=dict(cs, pipeline=_small_pipeline(
+                train['target']['pipeline'])))
+    else:
+        train_set = dict(gta, pipeline=_small_pipeline(train['pipeline']))
+    loader = dict(batch_size=2, num_workers=0, persistent_workers=False)
+    text = f"""\
+_base_ = [{base_path!r}]
+synthetic = {synthetic!r}
+train_dataloader = dict(**{loader!r}, dataset={train_set!r})
+val_dataloader = dict(**{loader!r}, dataset={cs!r})
+test_dataloader = val_dataloader
+model = dict(data_preprocessor=dict(size={CROP!r}))
+param_scheduler = [dict(type='PolyLR', power=1.0, eta_min=0.0,
+                        by_epoch=False, begin=0, end={max_iters})]
+train_cfg = dict(max_iters={max_iters}, val_interval={max_iters})
+default_hooks = dict(logger=dict(interval=1),
+                     checkpoint=dict(interval=2, max_keep_ckpts=2))
+{extra}"""
+    path = osp.join(folder, f'{name}.py')
+    with open(path, 'w') as f:
+        f.write(text)
+    return path
+
+
+def assert_tiny(config, data_root):
+    """Every dataset of the merged config reads the tiny data, every loader
+    runs without workers."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(config).to_dict()
+    datasets = []
+
+    def visit(node):
+        if isinstance(node, dict):
+            if 'data_root' in node or 'synthetic' in node:
+                datasets.append(node)
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, (list, tuple)):
+            for value in node:
+                visit(value)
+
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        assert cfg[loader]['num_workers'] == 0, (config, loader)
+        assert cfg[loader]['persistent_workers'] is False, (config, loader)
+        visit(cfg[loader])
+    assert len(datasets) >= 3, (config, datasets)
+    for ds in datasets:
+        assert ds['data_root'].startswith(data_root + os.sep), (config, ds)
+        assert ds['synthetic']['root'] == data_root, (config, ds)
+
+
+def write_tiny_pipeline(folder, evaluate=True):
+    """A one-round pipeline config in ``folder``: a source-only ``init``
+    stage (its checkpoint initialises every later model through
+    ``model.init_cfg.checkpoint``), ST-cu / ST-ca (4 iterations, so a
+    checkpoint at 2 exists mid-stage), their prototypes and CKD."""
+    from mmseg_ddb.datasets.synthetic import ensure_synthetic
+    data_root = osp.join(folder, 'synthetic')
+    ensure_synthetic(data_root, progress=False, **data_args())
+    init = write_leaf(folder, 'tiny_init', 'source_only_synthetic.py',
+                      data_root, 2)
+    cu = write_leaf(folder, 'tiny_st_cu', 'st_cu_synthetic.py', data_root, 4)
+    ca = write_leaf(folder, 'tiny_st_ca', 'st_ca_synthetic.py', data_root, 4)
+    ckd = write_leaf(folder, 'tiny_ckd', 'ckd_synthetic.py', data_root, 2,
+                     extra='uda = dict(proto_temperature=1.0)\n')
+    for leaf in (init, cu, ca, ckd):
+        assert_tiny(leaf, data_root)
+    cfg = osp.join(folder, 'tiny_pipeline.py')
+    with open(cfg, 'w') as f:
+        f.write(f"""\
+pipeline = dict(
+    task='tiny',
+    init=dict(config={init!r}),
+    rounds=[dict(st=dict(cu={cu!r}, ca={ca!r}), ckd={ckd!r})],
+    prototype_epochs=1,
+    evaluate={evaluate!r})
+""")
+    return dict(pipeline=cfg, init=init, cu=cu, ca=ca, ckd=ckd, root=folder)
+
+
+@pytest.fixture(scope='module')
+def tiny_pipeline(tmp_path_factory):
+    import mmseg_ddb  # noqa: F401
+    return write_tiny_pipeline(str(tmp_path_factory.mktemp('pipeline')))
+
+
+# -- helpers ------------------------------------------------------------------
+def pipeline_cmd(cfg, work_dir, *args):
+    return [sys.executable, PIPELINE, cfg, '--work-dir', work_dir, *args]
+
+
+def run_pipeline(cfg, work_dir, *args, cwd):
+    res = subprocess.run(pipeline_cmd(cfg, work_dir, *args), cwd=cwd,
+                         env=ENV, capture_output=True, text=True,
+                         timeout=TIMEOUT)
+    assert res.returncode == 0, (
+        f'exit {res.returncode}\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}')
+    return res
+
+
+def read_manifest(work_dir):
+    """The manifest, or None before it exists. It is written atomically, so
+    it must always parse."""
+    try:
+        with open(osp.join(work_dir, 'manifest.json')) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return None
+
+
+def status(manifest, stage):
+    return ((manifest or {}).get('stages', {}).get(stage) or {}).get(
+        'status', 'pending')
+
+
+def tail(path, n=3000):
+    with open(path, errors='replace') as f:
+        return f.read()[-n:]
+
+
+def processes_of(marker):
+    """``[(pid, cmdline)]`` of live processes whose command line names
+    ``marker`` (zombies have an empty command line)."""
+    found = []
+    for pid in os.listdir('/proc'):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            with open(f'/proc/{pid}/cmdline', 'rb') as f:
+                cmd = f.read().replace(b'\0', b' ').decode(errors='replace')
+        except OSError:
+            continue
+        if marker in cmd:
+            found.append((int(pid), cmd))
+    return found
+
+
+def files_under(folder):
+    for dirpath, _, names in os.walk(folder):
+        for name in names:
+            yield osp.join(dirpath, name)
+
+
+def tree_state(folder):
+    """``{path: (size, mtime_ns)}`` of every file under ``folder``."""
+    state = {}
+    for path in files_under(folder):
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:  # removed while we looked
+            continue
+        state[path] = (st.st_size, st.st_mtime_ns)
+    return state
+
+
+def kill_pipeline_when(cfg, work_dir, cwd, log_path, stage, condition,
+                       what):
+    """Start the pipeline; poll its manifest and SIGKILL the pipeline once
+    ``stage`` is ``running``, its process is up and ``condition(manifest)``
+    holds. Returns the manifest then, the stage processes that were running
+    and the work dir's files right after the kill."""
+    with open(log_path, 'w') as log:
+        proc = subprocess.Popen(pipeline_cmd(cfg, work_dir), cwd=cwd,
+                                env=ENV, stdout=log,
+                                stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            manifest = read_manifest(work_dir)
+            if status(manifest, stage) == 'running' and condition(manifest):
+                children = processes_of(osp.join(work_dir, stage))
+                if children:
+                    proc.kill()
+                    proc.wait(timeout=60)
+                    return manifest, children, tree_state(work_dir)
+            assert status(manifest, stage) != 'done', \
+                f'{stage} finished before it could be interrupted'
+            code = proc.poll()
+            assert code is None, (f'pipeline exited ({code}) before {what}:'
+                                  f'\n{tail(log_path)}')
+            assert time.monotonic() < deadline, (
+                f'timed out waiting for {what}:\n{tail(log_path)}')
+            time.sleep(0.02)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=60)
+
+
+def assert_died_with_pipeline(work_dir, children, state, grace=10):
+    """The stage processes die with the killed pipeline (PR_SET_PDEATHSIG):
+    none of them (nor any other process of the work dir) is left, and none
+    went on writing after the kill (an orphan finishing its stage would
+    also be gone after a while, but would have written files)."""
+    deadline = time.monotonic() + grace
+    while processes_of(work_dir) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = processes_of(work_dir)
+    for pid, _ in left:  # do not leave them running when the test fails
+        try:
+            os.kill(pid, 9)
+        except OSError:
+            pass
+    assert not left, (f'stage processes outlived the pipeline: {left} '
+                      f'(running at the kill: {children})')
+    time.sleep(0.5)
+    after = tree_state(work_dir)
+    changed = sorted(p for p in set(state) | set(after)
+                     if state.get(p) != after.get(p))
+    assert changed == [], ('files written after the pipeline was killed, '
+                           f'by {children}: {changed}')
+
+
+def output_ids(record):
+    """``{key: (path, sha256, inode, mtime_ns)}`` of a stage's outputs."""
+    out = {}
+    for key, value in (record.get('outputs') or {}).items():
+        st = os.stat(value['path'])
+        out[key] = (value['path'], value['sha256'], st.st_ino,
+                    st.st_mtime_ns)
+    return out
+
+
+def assert_complete(work_dir, evaluate=True):
+    """Every stage done with intact outputs, the wiring consistent, every
+    file complete, no temporary file left."""
+    import torch
+
+    import mmseg_ddb  # noqa: F401  (allow-lists mmengine's checkpoint types)
+    from mmseg_ddb.pipeline import sha256_file
+    manifest = read_manifest(work_dir)
+    assert manifest['pipeline']['stages'] == STAGES
+    stages = manifest['stages']
+    for name in STAGES:
+        rec = stages[name]
+        assert rec['status'] == 'done', (name, rec)
+        assert rec['outputs'], name
+        for key, out in rec['outputs'].items():
+            assert osp.isfile(out['path']), (name, key, out)
+            assert osp.dirname(out['path']) == osp.join(work_dir, name), \
+                (name, out['path'])
+            assert sha256_file(out['path']) == out['sha256'], (name, key)
+        for key, inp in rec.get('inputs', {}).items():
+            src = {'init': 'init', 'teacher_cu': 'r1_st_cu',
+                   'teacher_ca': 'r1_st_ca', 'prototypes_cu': 'r1_proto_cu',
+                   'prototypes_ca': 'r1_proto_ca',
+                   'checkpoint': name.replace('proto', 'st')}[key]
+            src_out = stages[src]['outputs'][
+                'prototypes' if key.startswith('prototypes') else
+                'checkpoint']
+            assert inp == src_out, (name, key, inp, src_out)
+    init = stages['init']['outputs']['checkpoint']['path']
+    ckd = stages['r1_ckd']
+    assert ckd['options'] == {
+        'model.init_cfg.checkpoint': init,
+        'uda.teachers.0.checkpoint':
+            stages['r1_st_cu']['outputs']['checkpoint']['path'],
+        'uda.teachers.0.prototypes':
+            stages['r1_proto_cu']['outputs']['prototypes']['path'],
+        'uda.teachers.1.checkpoint':
+            stages['r1_st_ca']['outputs']['checkpoint']['path'],
+        'uda.teachers.1.prototypes':
+            stages['r1_proto_ca']['outputs']['prototypes']['path'],
+    }
+    for name in ('r1_st_cu', 'r1_st_ca'):
+        assert stages[name]['options'] == {'model.init_cfg.checkpoint': init}
+    # no truncated or temporary file anywhere in the work dir
+    files = list(files_under(work_dir))
+    assert [f for f in files if '.tmp-' in osp.basename(f)] == []
+    for path in files:
+        if path.endswith('.pth'):
+            obj = torch.load(path, map_location='cpu', weights_only=True)
+            assert isinstance(obj, dict) and obj, path
+        elif path.endswith('.json'):
+            with open(path) as f:
+                if osp.basename(osp.dirname(path)) == 'vis_data':
+                    for line in f:  # mmengine's scalars: JSON lines
+                        json.loads(line)
+                else:
+                    json.load(f)
+    with open(osp.join(work_dir, 'summary.json')) as f:
+        summary = json.load(f)
+    assert [r['stage'] for r in summary['stages']] == TRAIN_STAGES
+    assert all(r['status'] == 'done' for r in summary['stages'])
+    if evaluate:
+        for row in summary['stages']:
+            assert isinstance(row['mIoU'], float), row
+            assert 0.0 <= row['mIoU'] <= 100.0, row
+            with open(osp.join(work_dir, row['stage'], 'metrics.json')) as f:
+                assert json.load(f)['mIoU'] == row['mIoU']
+        assert osp.isfile(osp.join(work_dir, 'summary.png'))
+    return manifest
+
+
+def skipped_stages(stdout):
+    return re.findall(r'^\[(\w+)\] up to date, skipped$', stdout, re.M)
+
+
+def stage_lines(stdout):
+    """The stages the pipeline announced (skipped or run), in order."""
+    return list(dict.fromkeys(re.findall(r'^\[(\w+)\] ', stdout, re.M)))
+
+
+# -- tests --------------------------------------------------------------------
+def test_dry_run_prints_the_plan_and_runs_nothing(tiny_pipeline, tmp_path):
+    work_dir = str(tmp_path / 'work')
+    res = run_pipeline(tiny_pipeline['pipeline'], work_dir, '--dry-run',
+                       cwd=str(tmp_path))
+    out = res.stdout
+    lines = out.splitlines()
+    # every stage, in order, with its kind, status and config
+    heads = [ln.split() for ln in lines if ln and not ln.startswith(' ')][1:]
+    assert [h[0] for h in heads] == STAGES, out
+    assert [h[1] for h in heads] == ['train'] * 3 + ['prototypes'] * 2 + [
+        'train'], out
+    assert all(h[2] == 'pending' for h in heads), out
+    configs = dict(init='init', r1_st_cu='cu', r1_st_ca='ca',
+                   r1_proto_cu='cu', r1_proto_ca='ca', r1_ckd='ckd')
+    assert [h[3] for h in heads] == [tiny_pipeline[configs[s]]
+                                     for s in STAGES], out
+
+    def block(stage):
+        i = next(i for i, ln in enumerate(lines) if ln.startswith(stage))
+        j = i + 1
+        while j < len(lines) and lines[j].startswith(' '):
+            j += 1
+        return [ln.strip() for ln in lines[i + 1:j]]
+
+    wd = osp.abspath(work_dir)
+    assert block('init') == [f'-> checkpoint: {wd}/init/iter_<last>.pth']
+    for path in ('cu', 'ca'):
+        assert block(f'r1_st_{path}') == [
+            'model.init_cfg.checkpoint = <init.checkpoint>',
+            f'-> checkpoint: {wd}/r1_st_{path}/iter_<last>.pth']
+        assert block(f'r1_proto_{path}') == [
+            f'-> prototypes: {wd}/r1_proto_{path}/prototypes.pth']
+    assert block('r1_ckd') == [
+        'model.init_cfg.checkpoint = <init.checkpoint>',
+        'uda.teachers.0.checkpoint = <r1_st_cu.checkpoint>',
+        'uda.teachers.0.prototypes = <r1_proto_cu.prototypes>',
+        'uda.teachers.1.checkpoint = <r1_st_ca.checkpoint>',
+        'uda.teachers.1.prototypes = <r1_proto_ca.prototypes>',
+        f'-> checkpoint: {wd}/r1_ckd/iter_<last>.pth']
+    # nothing ran: no stage announced, no file written
+    assert stage_lines(out) == []
+    assert not osp.exists(work_dir) or list(files_under(work_dir)) == []
+    assert glob.glob(str(tmp_path / '**' / '*.pth'), recursive=True) == []
+    assert not osp.exists(tmp_path / 'work_dirs')
+
+
+@pytest.fixture(scope='module')
+def killed_twice(tiny_pipeline):
+    """The tiny pipeline killed during ``r1_st_ca`` (after its mid-stage
+    checkpoint), rerun and killed during ``r1_proto_cu``, then rerun to the
+    end. Returns what each step saw."""
+    root = tiny_pipeline['root']
+    cfg = tiny_pipeline['pipeline']
+    work_dir = osp.join(root, 'work')
+    seen = dict(work_dir=work_dir)
+
+    # run 1: kill during the training stage r1_st_ca, once it holds a
+    # complete mid-stage checkpoint
+    marker = osp.join(work_dir, 'r1_st_ca', 'last_checkpoint')
+    seen['kill1'], children, state = kill_pipeline_when(
+        cfg, work_dir, root, osp.join(root, 'run1.log'), 'r1_st_ca',
+        lambda m: osp.isfile(marker), 'r1_st_ca to save a checkpoint')
+    with open(marker) as f:
+        seen['kill1_checkpoint'] = f.read().strip()
+    seen['kill1_outputs'] = {s: output_ids(seen['kill1']['stages'][s])
+                             for s in ('init', 'r1_st_cu')}
+    assert_died_with_pipeline(work_dir, children, state)
+    seen['kill1_after'] = read_manifest(work_dir)
+    # what a kill in the middle of a write leaves behind: a partial
+    # temporary file next to the checkpoints and next to the manifest, and
+    # an empty last_checkpoint (mmengine writes it in place)
+    with open(seen['kill1_checkpoint'], 'rb') as f:
+        head = f.read(4096)
+    open(marker, 'w').close()
+    seen['planted'] = [
+        osp.join(work_dir, 'r1_st_ca', '.tmp-999999-iter_4.pth'),
+        osp.join(work_dir, '.tmp-999999.json')]
+    for stale in seen['planted']:
+        with open(stale, 'wb') as f:
+            f.write(head if stale.endswith('.pth') else b'{"stages": {')
+
+    # run 2: resumes r1_st_ca; kill during the prototype stage r1_proto_cu
+    seen['kill2'], children, state = kill_pipeline_when(
+        cfg, work_dir, root, osp.join(root, 'run2.log'), 'r1_proto_cu',
+        lambda m: True, 'r1_proto_cu to start')
+    seen['kill2_outputs'] = {s: output_ids(seen['kill2']['stages'][s])
+                             for s in ('init', 'r1_st_cu', 'r1_st_ca')}
+    assert_died_with_pipeline(work_dir, children, state)
+    seen['kill2_after'] = read_manifest(work_dir)
+    seen['planted_left'] = [p for p in seen['planted'] if osp.exists(p)]
+
+    # run 3: to the end
+    seen['run3'] = run_pipeline(cfg, work_dir, cwd=root)
+    seen['final'] = read_manifest(work_dir)
+    return seen
+
+
+def test_killed_pipeline_resumes_without_rerunning_finished_stages(
+        killed_twice):
+    seen = killed_twice
+    work_dir = seen['work_dir']
+    # the kills left the interrupted stage `running`, the others untouched
+    first, second = seen['kill1_after'], seen['kill2_after']
+    assert [status(first, s) for s in STAGES] == [
+        'done', 'done', 'running', 'pending', 'pending', 'pending']
+    assert [status(second, s) for s in STAGES] == [
+        'done', 'done', 'done', 'running', 'pending', 'pending']
+
+    # the partial files of writers killed mid-write were cleaned up
+    assert seen['planted_left'] == []
+    final = assert_complete(work_dir)
+    stages = final['stages']
+    # stages finished before a kill were not rerun
+    for name in ('init', 'r1_st_cu'):
+        assert stages[name]['started'] == first['stages'][name]['started']
+        assert stages[name]['reason'] == 'not run yet'
+        assert output_ids(stages[name]) == seen['kill1_outputs'][name]
+    assert stages['r1_st_ca']['started'] == second['stages']['r1_st_ca'][
+        'started']
+    for name in ('init', 'r1_st_cu', 'r1_st_ca'):
+        assert output_ids(stages[name]) == seen['kill2_outputs'][name]
+    assert glob.glob(osp.join(work_dir, '*.old-*')) == glob.glob(
+        osp.join(work_dir, 'r1_proto_cu.old-*'))
+    assert skipped_stages(seen['run3'].stdout) == [
+        'init', 'r1_st_cu', 'r1_st_ca']
+
+    # r1_st_ca resumed from its mid-stage checkpoint
+    assert re.fullmatch(r'interrupted \(running\); resuming',
+                        stages['r1_st_ca']['reason'])
+    with open(osp.join(work_dir, 'r1_st_ca', 'stage.log')) as f:
+        log = f.read()
+    commands = re.findall(r'^\$ .*tools/train\.py.*$', log, re.M)
+    assert len(commands) == 2, commands
+    assert '--resume' not in commands[0] and '--resume' in commands[1]
+    assert 'Auto resumed from the latest checkpoint' in log
+    resumed = [int(i) for i in re.findall(r'resumed epoch: \d+, iter: (\d+)',
+                                          log)]
+    killed_at = int(re.search(r'iter_(\d+)\.pth',
+                              seen['kill1_checkpoint']).group(1))
+    assert len(resumed) == 1 and resumed[0] >= killed_at >= 2, resumed
+    # ... and the prototype stage was recomputed
+    assert stages['r1_proto_cu']['reason'] == \
+        'interrupted (running); recomputing'
+    for name in ('r1_proto_ca', 'r1_ckd'):
+        assert stages[name]['reason'] == 'not run yet'
+
+
+def test_rerun_of_a_finished_pipeline_skips_every_stage(tiny_pipeline,
+                                                         killed_twice):
+    work_dir = killed_twice['work_dir']
+    before = read_manifest(work_dir)
+    start = time.monotonic()
+    res = run_pipeline(tiny_pipeline['pipeline'], work_dir,
+                       cwd=tiny_pipeline['root'])
+    seconds = time.monotonic() - start
+    assert skipped_stages(res.stdout) == STAGES, res.stdout
+    assert stage_lines(res.stdout) == STAGES, res.stdout
+    assert read_manifest(work_dir)['stages'] == before['stages']
+    assert seconds < 120, seconds  # no stage ran (each one takes seconds)
+
+
+def test_changed_config_reruns_only_that_stage_and_says_why(tiny_pipeline,
+                                                            killed_twice):
+    work_dir = killed_twice['work_dir']
+    before = read_manifest(work_dir)['stages']
+    ckd = tiny_pipeline['ckd']
+    with open(ckd) as f:
+        text = f.read()
+    assert 'proto_temperature=1.0' in text
+    with open(ckd, 'w') as f:
+        f.write(text.replace('proto_temperature=1.0', 'proto_temperature=2.0'))
+    olds = set(glob.glob(osp.join(work_dir, 'r1_ckd.old-*')))
+
+    res = run_pipeline(tiny_pipeline['pipeline'], work_dir,
+                       cwd=tiny_pipeline['root'])
+    assert skipped_stages(res.stdout) == STAGES[:-1], res.stdout
+    assert '[r1_ckd] its config or inputs changed since it ran' in res.stdout
+    after = assert_complete(work_dir)['stages']
+    for name in STAGES[:-1]:
+        assert after[name] == before[name], name
+    rec = after['r1_ckd']
+    assert 'config or inputs changed' in rec['reason']
+    assert rec['signature'] != before['r1_ckd']['signature']
+    assert rec['started'] != before['r1_ckd']['started']
+    # the previous outputs were moved aside, not deleted
+    new = set(glob.glob(osp.join(work_dir, 'r1_ckd.old-*'))) - olds
+    assert len(new) == 1, new
+    old_ckpt = before['r1_ckd']['outputs']['checkpoint']
+    moved = osp.join(new.pop(), osp.basename(old_ckpt['path']))
+    from mmseg_ddb.pipeline import sha256_file
+    assert sha256_file(moved) == old_ckpt['sha256']
+    # the config dumps of the old and the new run
+    for folder, value in ((osp.dirname(moved), '1.0'),
+                          (osp.join(work_dir, 'r1_ckd'), '2.0')):
+        with open(osp.join(folder, 'tiny_ckd.py')) as f:
+            found = re.findall(r'proto_temperature\s*=\s*([\d.]+)', f.read())
+        assert found == [value], (folder, found)
+
+
+def test_from_and_only_force_the_named_stages(tiny_pipeline, killed_twice):
+    work_dir = killed_twice['work_dir']
+    cfg, cwd = tiny_pipeline['pipeline'], tiny_pipeline['root']
+    before = read_manifest(work_dir)['stages']
+
+    res = run_pipeline(cfg, work_dir, '--only', 'r1_proto_ca', cwd=cwd)
+    assert stage_lines(res.stdout) == ['r1_proto_ca'], res.stdout
+    middle = read_manifest(work_dir)['stages']
+    assert middle['r1_proto_ca']['reason'] == 'rerun requested (--from/--only)'
+    assert middle['r1_proto_ca']['started'] != before['r1_proto_ca'][
+        'started']
+    assert {k: v for k, v in middle.items() if k != 'r1_proto_ca'} == \
+        {k: v for k, v in before.items() if k != 'r1_proto_ca'}
+
+    res = run_pipeline(cfg, work_dir, '--from', 'r1_ckd', cwd=cwd)
+    assert skipped_stages(res.stdout) == STAGES[:-1], res.stdout
+    assert '[r1_ckd] rerun requested (--from/--only)' in res.stdout
+    after = assert_complete(work_dir)['stages']
+    assert after['r1_ckd']['reason'] == 'rerun requested (--from/--only)'
+    assert after['r1_ckd']['started'] != middle['r1_ckd']['started']
+    for name in STAGES[:-1]:
+        assert after[name] == middle[name], name
+
+
+def test_from_and_only_reject_bad_arguments(tiny_pipeline, tmp_path,
+                                            capsys):
+    spec = importlib.util.spec_from_file_location('ddb_pipeline', PIPELINE)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    work_dir = str(tmp_path / 'work')
+    for args in (['--from', 'r1_ckd', '--only', 'init'],
+                 ['--only', 'r9_ckd'], ['--from', 'nope']):
+        with pytest.raises(SystemExit) as exc:
+            tool.main([tiny_pipeline['pipeline'], '--work-dir', work_dir,
+                       '--gpus', '0', *args])
+        assert exc.value.code == 2, args
+        err = capsys.readouterr().err
+        assert err.startswith('error: '), err
+    assert 'nope' in err
+    assert not osp.exists(work_dir)  # a bad argument writes nothing
