@@ -226,3 +226,18 @@ def test_ckd_checkpoint_loads_into_the_plain_segmentor(seg_cfg,
                                   copy.deepcopy(x['data_samples']))
     for sa, sb in zip(a, b):
         assert torch.equal(sa.pred_sem_seg.data, sb.pred_sem_seg.data)
+
+
+def test_the_segmentors_preprocessor_wins_over_the_runner_default(seg_cfg):
+    """mmengine's Runner passes the config's top-level `data_preprocessor`;
+    a stale base value (512 crops) must not pad the tiny 32-pixel crops."""
+    st = build(dict(type='SelfTraining', segmentor=seg_cfg,
+                    data_preprocessor=dict(type='SegDataPreProcessor',
+                                           size=(512, 512))))
+    assert tuple(st.data_preprocessor.size) == (32, 32)
+    data = st.data_preprocessor(dict(
+        source=dict(inputs=[torch.zeros(3, 32, 32, dtype=torch.uint8)],
+                    data_samples=batch(1)['data_samples']),
+        target=dict(inputs=[torch.zeros(3, 32, 32, dtype=torch.uint8)],
+                    data_samples=batch(1)['data_samples'])), True)
+    assert data['source']['inputs'].shape[-2:] == (32, 32)

@@ -46,8 +46,8 @@ class UDASegmentor(BaseModel):
         avg_non_ignore (bool): Loss normalisation. ``False`` (original): mean
             over all B*H*W pixels, ignored ones included (METHOD.md 6.13);
             ``True``: mean over the non-ignored pixels.
-        data_preprocessor (dict, optional): Default: the segmentor's; its
-            type becomes ``UDADataPreProcessor`` either way.
+        data_preprocessor (dict, optional): Used only if the segmentor has
+            none; its type becomes ``UDADataPreProcessor`` either way.
         init_cfg (dict, optional): Initialisation config.
     """
 
@@ -57,8 +57,11 @@ class UDASegmentor(BaseModel):
     def __init__(self, segmentor: ConfigType, avg_non_ignore: bool = False,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
-        preprocessor = dict(data_preprocessor or
-                            segmentor.get('data_preprocessor') or {})
+        # the segmentor's own preprocessor wins: mmengine's Runner passes the
+        # config's top-level `data_preprocessor` variable as a default, which
+        # a base file may have left at another crop size
+        preprocessor = dict(segmentor.get('data_preprocessor') or
+                            data_preprocessor or {})
         preprocessor['type'] = 'UDADataPreProcessor'
         super().__init__(data_preprocessor=preprocessor, init_cfg=init_cfg)
         self.segmentor_cfg = copy.deepcopy(segmentor)
