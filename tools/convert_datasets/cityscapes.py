@@ -26,8 +26,8 @@ if _REPO not in sys.path:
     sys.path.insert(0, _REPO)
 
 from mmseg_ddb.datasets.conversion import (  # noqa: E402
-    ConversionError, atomic_write, atomic_write_lines, fail, require_dir,
-    run_parallel)
+    ConversionError, atomic_write, atomic_write_lines, count_summary,
+    require_dir, run_parallel, run_tool)
 
 IN_SUFFIX = '_polygons.json'
 OUT_SUFFIX = '_labelTrainIds.png'
@@ -121,18 +121,12 @@ def convert(args):
             atomic_write_lines(osp.join(out_dir, f'{split}.txt'),
                                split_stems(split_dir))
             lists.append(f'{split}.txt')
-    print(f'converted {sum(written)} labels, '
-          f'{len(written) - sum(written)} already done; split lists '
+    print(f'{count_summary(written)}; split lists '
           f'{", ".join(lists) or "(none)"} in {out_dir}')
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    try:
-        convert(args)
-    except ConversionError as err:
-        return fail(err)
-    return 0
+    return run_tool(convert, parse_args(argv))
 
 
 if __name__ == '__main__':

@@ -20,9 +20,8 @@ if _REPO not in sys.path:
     sys.path.insert(0, _REPO)
 
 from mmseg_ddb.datasets.conversion import (  # noqa: E402
-    ConversionError, apply_lut, atomic_write_png, check_label_size,
-    class_stats, fail, id_to_train_id_lut, list_files, read_label,
-    read_train_ids, require_dir, run_parallel, write_rcs_stats)
+    ConversionError, convert_labels, id_to_train_id_lut, label_tasks,
+    list_files, read_label, require_dir, run_tool)
 
 OUT_SUFFIX = '_labelTrainIds.png'
 LUT = id_to_train_id_lut()
@@ -44,20 +43,6 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def convert_one(task):
-    """(label, image or None, output) -> (RCS stats dict, converted?)."""
-    label_path, image_path, out_path = task
-    if osp.exists(out_path):
-        train_ids, converted = read_train_ids(out_path), False
-    else:
-        ids = read_label(label_path)
-        if image_path is not None:
-            check_label_size(label_path, ids, image_path)
-        train_ids, converted = apply_lut(ids, LUT), True
-        atomic_write_png(out_path, train_ids)
-    return {'file': out_path, **class_stats(train_ids)}, converted
-
-
 def convert(args):
     require_dir(args.path, 'GTA5 root',
                 'pass the folder that holds images/ and labels/')
@@ -73,24 +58,14 @@ def convert(args):
         raise ConversionError(
             f'no label *.png found in {gt_dir}; check that PATH is the GTA5 '
             'root and the labels are extracted')
-    tasks = [(osp.join(gt_dir, n),
-              None if args.no_size_check else osp.join(img_dir, n),
-              osp.join(gt_dir, n[:-len('.png')] + OUT_SUFFIX)) for n in names]
-    results = run_parallel(convert_one, tasks, args.nproc, desc='GTA5 labels')
-    out_dir = args.out_dir or args.path
-    write_rcs_stats(out_dir, [stats for stats, _ in results])
-    done = sum(converted for _, converted in results)
-    print(f'converted {done} labels, {len(results) - done} already done; '
-          f'RCS statistics in {out_dir}')
+    tasks = label_tasks(names, gt_dir, None if args.no_size_check else img_dir,
+                        gt_dir, read_label, LUT, out_suffix=OUT_SUFFIX)
+    convert_labels(tasks, args.nproc, 'GTA5 labels',
+                   rcs_out_dir=args.out_dir or args.path)
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    try:
-        convert(args)
-    except ConversionError as err:
-        return fail(err)
-    return 0
+    return run_tool(convert, parse_args(argv))
 
 
 if __name__ == '__main__':

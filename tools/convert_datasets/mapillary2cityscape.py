@@ -26,10 +26,9 @@ if _REPO not in sys.path:
     sys.path.insert(0, _REPO)
 
 from mmseg_ddb.datasets.conversion import (  # noqa: E402
-    CITYSCAPES_CLASSES, IGNORE_INDEX, ConversionError, apply_lut,
-    atomic_write_png, check_label_size, fail, list_files,
-    mapillary_to_trainid, read_label, require_dir, run_parallel,
-    train_id_to_id_lut)
+    CITYSCAPES_CLASSES, IGNORE_INDEX, ConversionError, convert_labels,
+    count_summary, label_tasks, list_files, mapillary_to_trainid, read_label,
+    require_dir, run_tool, train_id_to_id_lut)
 
 __all__ = ['mapillary_to_trainid', 'main']
 
@@ -88,19 +87,6 @@ def format_table(names, lut):
     return '\n'.join(lines)
 
 
-def convert_one(task):
-    """(label, image or None, output, LUT) -> whether it was written."""
-    label_path, image_path, out_path, lut = task
-    if osp.exists(out_path):
-        return False
-    label = read_label(label_path)
-    if image_path is not None:
-        check_label_size(label_path, label, image_path)
-    # values past the table are unmapped classes, like index 255
-    atomic_write_png(out_path, apply_lut(label, lut, fill=int(lut[255])))
-    return True
-
-
 def split_tasks(args, split, out_split, lut):
     label_dir = _first_existing([
         osp.join(args.ori, split, args.version, 'labels'),
@@ -122,13 +108,11 @@ def split_tasks(args, split, out_split, lut):
     kind = 'cityscapes_trainIdLabel' if args.train_id else 'cityscapes_IdLabel'
     out_dir = osp.join(args.save, kind, out_split, 'label')
     os.makedirs(out_dir, exist_ok=True)
-    tasks = []
-    for name in names:
-        image = None
-        if not args.no_size_check:
-            image = osp.join(img_dir, name[:-len('.png')] + '.jpg')
-        tasks.append((osp.join(label_dir, name), image,
-                      osp.join(out_dir, name), lut))
+    # values past the table are unmapped classes, like index 255
+    tasks = label_tasks(names, label_dir,
+                        None if args.no_size_check else img_dir, out_dir,
+                        read_label, lut, out_suffix='.png',
+                        image_suffix='.jpg', fill=int(lut[255]))
     return tasks, out_dir
 
 
@@ -145,19 +129,12 @@ def convert(args):
     jobs = [split_tasks(args, split, out_split, lut)
             for split, out_split in SPLITS]
     for (split, _), (tasks, out_dir) in zip(SPLITS, jobs):
-        written = run_parallel(convert_one, tasks, args.nproc,
-                               desc=f'Mapillary {split}')
-        print(f'{split}: converted {sum(written)} labels, '
-              f'{len(written) - sum(written)} already done, in {out_dir}')
+        written = convert_labels(tasks, args.nproc, f'Mapillary {split}')
+        print(f'{split}: {count_summary(written)}, in {out_dir}')
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    try:
-        convert(args)
-    except ConversionError as err:
-        return fail(err)
-    return 0
+    return run_tool(convert, parse_args(argv))
 
 
 if __name__ == '__main__':

@@ -25,8 +25,8 @@ if _REPO not in sys.path:
     sys.path.insert(0, _REPO)
 
 from mmseg_ddb.datasets.conversion import (  # noqa: E402
-    ConversionError, atomic_write_image, atomic_write_png, fail, list_files,
-    read_label, require_dir, run_parallel)
+    ConversionError, atomic_write_image, atomic_write_png, count_summary,
+    list_files, read_label, require_dir, run_parallel, run_tool)
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png')
 
@@ -101,17 +101,12 @@ def convert(args):
                       osp.join(args.dst_label_dir, f'{stem}.png'),
                       args.scale))
     written = run_parallel(resize_one, tasks, args.nproc, desc='resize')
-    print(f'resized {sum(written)} pairs, {len(written) - sum(written)} '
-          f'already done, into {args.dst_img_dir} and {args.dst_label_dir}')
+    print(f"{count_summary(written, verb='resized', noun='pairs')}, "
+          f'into {args.dst_img_dir} and {args.dst_label_dir}')
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    try:
-        convert(args)
-    except ConversionError as err:
-        return fail(err)
-    return 0
+    return run_tool(convert, parse_args(argv))
 
 
 if __name__ == '__main__':

@@ -22,13 +22,10 @@ if _REPO not in sys.path:
     sys.path.insert(0, _REPO)
 
 from mmseg_ddb.datasets.conversion import (  # noqa: E402
-    ConversionError, apply_lut, atomic_write_png, check_label_size,
-    class_stats, fail, id_to_train_id_lut, list_files, read_label,
-    read_train_ids, require_dir, run_parallel, train_id_to_color_lut,
-    write_rcs_stats)
+    ConversionError, convert_labels, id_to_train_id_lut, label_tasks,
+    list_files, read_label, require_dir, run_tool)
 
 LUT = id_to_train_id_lut()
-COLORS = train_id_to_color_lut()
 INPUT_NAME = re.compile(r'^\d+\.png$')
 
 
@@ -48,21 +45,6 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def convert_one(task):
-    """(label, image or None, train-id output, colour output) -> (stats, converted?)."""
-    label_path, image_path, out_path, color_path = task
-    if osp.exists(out_path) and osp.exists(color_path):
-        train_ids, converted = read_train_ids(out_path), False
-    else:
-        ids = read_label(label_path)
-        if image_path is not None:
-            check_label_size(label_path, ids, image_path)
-        train_ids, converted = apply_lut(ids, LUT), True
-        atomic_write_png(color_path, COLORS[train_ids])
-        atomic_write_png(out_path, train_ids)
-    return {'file': out_path, **class_stats(train_ids)}, converted
-
-
 def convert(args):
     require_dir(args.path, 'Synscapes root',
                 'pass the folder that holds img/rgb and img/class')
@@ -80,29 +62,16 @@ def convert(args):
         raise ConversionError(
             f'no label <number>.png found in {class_dir}; check that PATH is '
             'the Synscapes root')
-    tasks = []
-    for name in names:
-        stem = name[:-len('.png')]
-        tasks.append((osp.join(class_dir, name),
-                      None if args.no_size_check else osp.join(rgb_dir, name),
-                      osp.join(class_dir, f'{stem}_gt_labelTrainIds.png'),
-                      osp.join(class_dir, f'{stem}_gt_color.png')))
-    results = run_parallel(convert_one, tasks, args.nproc,
-                           desc='Synscapes labels')
-    out_dir = args.out_dir or args.path
-    write_rcs_stats(out_dir, [stats for stats, _ in results])
-    done = sum(converted for _, converted in results)
-    print(f'converted {done} labels, {len(results) - done} already done; '
-          f'RCS statistics in {out_dir}')
+    tasks = label_tasks(names, class_dir,
+                        None if args.no_size_check else rgb_dir, class_dir,
+                        read_label, LUT, out_suffix='_gt_labelTrainIds.png',
+                        color_suffix='_gt_color.png')
+    convert_labels(tasks, args.nproc, 'Synscapes labels',
+                   rcs_out_dir=args.out_dir or args.path)
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    try:
-        convert(args)
-    except ConversionError as err:
-        return fail(err)
-    return 0
+    return run_tool(convert, parse_args(argv))
 
 
 if __name__ == '__main__':

@@ -25,9 +25,8 @@ if _REPO not in sys.path:
     sys.path.insert(0, _REPO)
 
 from mmseg_ddb.datasets.conversion import (  # noqa: E402
-    ConversionError, apply_lut, atomic_write_png, check_label_size,
-    class_stats, fail, list_files, lut_from_mapping, read_train_ids,
-    require_dir, run_parallel, write_rcs_stats)
+    ConversionError, convert_labels, label_tasks, list_files,
+    lut_from_mapping, require_dir, run_tool)
 
 #: SYNTHIA class id -> Cityscapes train id (METHOD.md section 3).
 SYNTHIA_TO_TRAIN_ID = {
@@ -70,20 +69,6 @@ def read_synthia_ids(path):
     return label[:, :, -1]
 
 
-def convert_one(task):
-    """(label, image or None, output) -> (RCS stats dict, converted?)."""
-    label_path, image_path, out_path = task
-    if osp.exists(out_path):
-        train_ids, converted = read_train_ids(out_path), False
-    else:
-        ids = read_synthia_ids(label_path)
-        if image_path is not None:
-            check_label_size(label_path, ids, image_path)
-        train_ids, converted = apply_lut(ids, LUT), True
-        atomic_write_png(out_path, train_ids)
-    return {'file': out_path, **class_stats(train_ids)}, converted
-
-
 def convert(args):
     require_dir(args.path, 'SYNTHIA root',
                 'pass the folder that holds RGB/ and GT/LABELS/')
@@ -99,25 +84,14 @@ def convert(args):
         raise ConversionError(
             f'no label *.png found in {gt_dir}; check that PATH is the '
             'SYNTHIA-RAND-CITYSCAPES root')
-    tasks = [(osp.join(gt_dir, n),
-              None if args.no_size_check else osp.join(img_dir, n),
-              osp.join(gt_dir, n[:-len('.png')] + OUT_SUFFIX)) for n in names]
-    results = run_parallel(convert_one, tasks, args.nproc,
-                           desc='SYNTHIA labels')
-    out_dir = args.out_dir or args.path
-    write_rcs_stats(out_dir, [stats for stats, _ in results])
-    done = sum(converted for _, converted in results)
-    print(f'converted {done} labels, {len(results) - done} already done; '
-          f'RCS statistics in {out_dir}')
+    tasks = label_tasks(names, gt_dir, None if args.no_size_check else img_dir,
+                        gt_dir, read_synthia_ids, LUT, out_suffix=OUT_SUFFIX)
+    convert_labels(tasks, args.nproc, 'SYNTHIA labels',
+                   rcs_out_dir=args.out_dir or args.path)
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    try:
-        convert(args)
-    except ConversionError as err:
-        return fail(err)
-    return 0
+    return run_tool(convert, parse_args(argv))
 
 
 if __name__ == '__main__':
