@@ -97,11 +97,12 @@ class SelfTraining(UDASegmentor):
         self.local_iter = 0
 
     # -- state -------------------------------------------------------------
-    def get_extra_state(self) -> dict:
-        return dict(local_iter=self.local_iter)
+    def get_extra_state(self) -> Tensor:
+        # a plain tensor: mmengine broadcasts the state dict across ranks
+        return torch.tensor(self.local_iter)
 
-    def set_extra_state(self, state: dict) -> None:
-        self.local_iter = int(state.get('local_iter', 0))
+    def set_extra_state(self, state) -> None:
+        self.local_iter = int(state)
 
     def init_weights(self):
         """ImageNet (or config) init, then the round-2 distilled student if

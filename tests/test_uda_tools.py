@@ -1,0 +1,161 @@
+"""Stage 1 and Stage 2 through the real command-line tools on tiny data:
+a SIGKILLed and resumed ST or CKD run ends bit-identical to an uninterrupted
+one (weights, EMA, iteration counter, prototypes, optimizer); ST runs with
+2 gloo processes; prototypes come from cal_prototype.py."""
+import os.path as osp
+import signal
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import mmseg_ddb  # noqa: F401
+from conftest import REPO, cfg_option_args
+from test_tools import ENV, TIMEOUT, free_port, ok, run, wait_for_checkpoint
+
+TRAIN = osp.join(REPO, 'tools', 'train.py')
+PROTO = osp.join(REPO, 'tools', 'cal_prototypes', 'cal_prototype.py')
+DIST_TRAIN = osp.join(REPO, 'tools', 'dist_train.sh')
+ST_CONFIG = osp.join(REPO, 'configs', 'synthetic', 'st_ca_synthetic.py')
+CKD_CONFIG = osp.join(REPO, 'configs', 'synthetic', 'ckd_synthetic.py')
+
+
+def uda_options(root, **extra):
+    """The synthetic UDA configs on the tiny data: source = GTA layout,
+    target = the Cityscapes-layout images, no workers, batch 2, 8
+    iterations, a checkpoint every 4, random init (no source-only init)."""
+    opts = {
+        'model.init_cfg': None,
+        'train_dataloader.batch_size': 2,
+        'train_dataloader.dataset.source.data_root': osp.join(root, 'gta'),
+        'train_dataloader.dataset.source.synthetic': None,
+        'train_dataloader.dataset.target.data_root': osp.join(root, 'cs'),
+        'train_dataloader.dataset.target.data_prefix.img_path':
+            'leftImg8bit/val',
+        'train_dataloader.dataset.target.synthetic': None,
+        'train_cfg.max_iters': 8,
+        'train_cfg.val_interval': 8,
+        'default_hooks.checkpoint.interval': 4,
+        'default_hooks.checkpoint.max_keep_ckpts': 2,
+        'param_scheduler.0.start_factor': 1.0,
+    }
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        opts[f'{loader}.num_workers'] = 0
+        opts[f'{loader}.persistent_workers'] = False
+    for loader in ('val_dataloader', 'test_dataloader'):
+        opts[f'{loader}.dataset.data_root'] = osp.join(root, 'cs')
+        opts[f'{loader}.dataset.synthetic'] = None
+        opts[f'{loader}.batch_size'] = 1
+    opts.update(extra)
+    return opts
+
+
+def cmd(config, work_dir, opts, *extra):
+    return [sys.executable, TRAIN, config, '--work-dir', work_dir, *extra,
+            '--cfg-options', *cfg_option_args(opts)]
+
+
+def killed_then_resumed(config, opts, tmp_path):
+    """Kill a run with SIGKILL right after its iteration-4 checkpoint, resume
+    it, and return the final checkpoint."""
+    work_dir = str(tmp_path / 'killed')
+    with open(tmp_path / 'killed.log', 'w') as log:
+        proc = subprocess.Popen(cmd(config, work_dir, opts), cwd=str(tmp_path),
+                                env=ENV, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            reached = wait_for_checkpoint(proc, work_dir, 'iter_4.pth')
+            proc.send_signal(signal.SIGKILL)
+        finally:
+            proc.kill()
+            proc.wait()
+    assert reached, (tmp_path / 'killed.log').read_text()[-3000:]
+    if osp.exists(osp.join(work_dir, 'iter_8.pth')):
+        pytest.fail('the run finished before it could be killed')
+    res = ok(run(cmd(config, work_dir, opts, '--resume'), tmp_path))
+    assert 'iter: 4' in res.stdout
+    return torch.load(osp.join(work_dir, 'iter_8.pth'), weights_only=True)
+
+
+def assert_same_run(a, b):
+    assert a['meta']['iter'] == b['meta']['iter'] == 8
+    sa, sb = a['state_dict'], b['state_dict']
+    assert set(sa) == set(sb)
+    differ = [k for k in sa if str(sa[k]) != str(sb[k]) or (
+        torch.is_tensor(sa[k]) and not torch.equal(sa[k], sb[k]))]
+    assert not differ, f'{len(differ)} entries differ, e.g. {differ[:3]}'
+    for p, state in a['optimizer']['state'].items():
+        for k, v in state.items():
+            assert torch.equal(v, b['optimizer']['state'][p][k]), (p, k)
+
+
+@pytest.fixture(scope='module')
+def st_run(tiny_data, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp('st')
+    work_dir = str(tmp / 'work')
+    ok(run(cmd(ST_CONFIG, work_dir, uda_options(tiny_data)), tmp))
+    return torch.load(osp.join(work_dir, 'iter_8.pth'), weights_only=True), \
+        osp.join(work_dir, 'iter_8.pth')
+
+
+def test_st_checkpoint_layout(st_run):
+    ckpt, _ = st_run
+    sd = ckpt['state_dict']
+    assert any(k.startswith('model.backbone.') for k in sd)
+    assert any(k.startswith('ema_model.backbone.') for k in sd)
+    assert int(sd['_extra_state']) == 8  # the iteration counter
+
+
+def test_st_killed_and_resumed_equals_uninterrupted(st_run, tiny_data,
+                                                    tmp_path):
+    resumed = killed_then_resumed(ST_CONFIG, uda_options(tiny_data),
+                                  tmp_path)
+    assert_same_run(resumed, st_run[0])
+
+
+def test_st_with_two_gloo_processes(tiny_data, tmp_path):
+    work_dir = str(tmp_path / 'work')
+    opts = uda_options(tiny_data, **{'train_cfg.max_iters': 4,
+                                     'train_cfg.val_interval': 4})
+    res = subprocess.run(
+        ['bash', DIST_TRAIN, ST_CONFIG, '2', '--work-dir', work_dir,
+         '--cfg-options', *cfg_option_args(opts)],
+        cwd=str(tmp_path), env=dict(ENV, PORT=str(free_port())),
+        capture_output=True, text=True, timeout=TIMEOUT)
+    ok(res)
+    assert 'Distributed training: True' in res.stdout
+    ckpt = torch.load(osp.join(work_dir, 'iter_4.pth'), weights_only=True)
+    assert int(ckpt['state_dict']['_extra_state']) == 4
+
+
+@pytest.fixture(scope='module')
+def ckd_inputs(st_run, tiny_data, tmp_path_factory):
+    """Prototypes of the ST run, computed by the real tool."""
+    tmp = tmp_path_factory.mktemp('proto')
+    out = str(tmp / 'protos.pth')
+    opts = uda_options(tiny_data)
+    ok(run([sys.executable, PROTO, ST_CONFIG, st_run[1], '--epochs', '1',
+            '--out', out, '--no-progress', '--cfg-options',
+            *cfg_option_args({k: v for k, v in opts.items()
+                              if k.startswith('train_dataloader.dataset')})],
+           tmp))
+    saved = torch.load(out, weights_only=True)
+    assert saved['prototypes'].shape == (19, 64)
+    assert saved['meta']['epochs'] == 1
+    assert osp.isfile(str(tmp / 'protos.log'))
+    return uda_options(tiny_data, **{
+        'uda.teachers.0.checkpoint': st_run[1],
+        'uda.teachers.0.prototypes': out,
+        'uda.teachers.1.checkpoint': st_run[1],
+        'uda.teachers.1.prototypes': out})
+
+
+def test_ckd_killed_and_resumed_equals_uninterrupted(ckd_inputs, tmp_path):
+    work_dir = str(tmp_path / 'straight')
+    ok(run(cmd(CKD_CONFIG, work_dir, ckd_inputs), tmp_path))
+    straight = torch.load(osp.join(work_dir, 'iter_8.pth'), weights_only=True)
+    sd = straight['state_dict']
+    assert any(k.startswith('stu_model.') for k in sd)
+    assert any(k.startswith('teachers.1.') for k in sd)
+    resumed = killed_then_resumed(CKD_CONFIG, ckd_inputs, tmp_path)
+    assert_same_run(resumed, straight)
