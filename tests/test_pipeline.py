@@ -634,3 +634,43 @@ def test_from_and_only_reject_bad_arguments(tiny_pipeline, tmp_path,
         assert err.startswith('error: '), err
     assert 'nope' in err
     assert not osp.exists(work_dir)  # a bad argument writes nothing
+
+
+def test_multi_process_stages_and_parallel_paths(tmp_path):
+    """--gpus 2 --parallel-paths on a CPU: training stages run as 2 gloo
+    DDP processes (torchrun), and a round's ST paths run side by side, one
+    process each."""
+    import mmseg_ddb  # noqa: F401
+    tiny = write_tiny_pipeline(str(tmp_path), evaluate=False)
+    work_dir = str(tmp_path / 'work')
+    run_pipeline(tiny['pipeline'], work_dir, '--gpus', '2',
+                 '--parallel-paths', cwd=str(tmp_path))
+    manifest = read_manifest(work_dir)
+    assert all(status(manifest, s) == 'done' for s in STAGES)
+    for stage in ('init', 'r1_ckd'):
+        log = open(osp.join(work_dir, stage, 'stage.log')).read()
+        assert 'torch.distributed.run' in log
+        assert 'Distributed training: True' in log and 'GPU number: 2' in log
+    for stage in ('r1_st_cu', 'r1_st_ca'):
+        log = open(osp.join(work_dir, stage, 'stage.log')).read()
+        assert 'torch.distributed.run' not in log
+    import datetime
+
+    def interval(stage):
+        rec = manifest['stages'][stage]
+        start = datetime.datetime.strptime(rec['started'],
+                                           '%Y-%m-%d %H:%M:%S')
+        return start, start + datetime.timedelta(seconds=rec['seconds'])
+    (a0, a1), (b0, b1) = interval('r1_st_cu'), interval('r1_st_ca')
+    assert a0 <= b1 and b0 <= a1, 'the two ST paths did not overlap'
+
+
+def test_slurm_launcher_runs_training_stages_through_srun(tiny_pipeline):
+    from mmseg_ddb.pipeline import PipelineRunner
+    runner = PipelineRunner(tiny_pipeline['pipeline'], '/tmp/unused',
+                            gpus=4, launcher='slurm')
+    cmd = runner._train_cmd(runner.stage('r1_st_cu'), {'a.b': 'c'},
+                            resume=True, gpus=4, port=1)
+    assert cmd[:3] == ['srun', '--ntasks=4', '--ntasks-per-node=4']
+    assert cmd[-2:] == ['--launcher', 'slurm']
+    assert '--resume' in cmd and 'a.b=c' in cmd

@@ -30,6 +30,8 @@ from conftest import REPO, SYNTHETIC_CONFIG, cfg_option_args, tiny_options
 
 TRAIN = osp.join(REPO, 'tools', 'train.py')
 TEST = osp.join(REPO, 'tools', 'test.py')
+INFER = osp.join(REPO, 'tools', 'infer.py')
+BENCHMARK = osp.join(REPO, 'tools', 'benchmark.py')
 DIST_TRAIN = osp.join(REPO, 'tools', 'dist_train.sh')
 ENV = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1',
            PYTHON=sys.executable)
@@ -256,6 +258,12 @@ def user_errors(tiny_data, trained, tmp_path_factory):
                              [r34, 'backbone.layer1.2']),
         'test_bad_metric': ([TEST, SYNTHETIC_CONFIG, ckpt, *wd, '--eval',
                              'mDice'], ['mDice']),
+        'missing_imagenet_init': ([TRAIN, SYNTHETIC_CONFIG, *wd,
+                                   '--cfg-options', *opts,
+                                   f'model.pretrained={nowhere}/r18.pth'],
+                                  [f'{nowhere}/r18.pth', 'model.pretrained']),
+        'infer_no_images': ([INFER, SYNTHETIC_CONFIG, ckpt, nowhere],
+                            [nowhere]),
     }
     procs = {}
     for name, (args, _) in cases.items():
@@ -272,7 +280,7 @@ def user_errors(tiny_data, trained, tmp_path_factory):
 @pytest.mark.parametrize('case', [
     'unknown_key', 'unknown_class', 'no_config', 'max_iters_0',
     'missing_data_root', 'test_unknown_key', 'test_other_depth',
-    'test_bad_metric'])
+    'test_bad_metric', 'missing_imagenet_init', 'infer_no_images'])
 def test_user_error_gives_one_line_and_status_2(user_errors, case):
     code, out, err, words = user_errors[case]
     assert 'Traceback' not in err + out, err[-3000:]
@@ -281,3 +289,59 @@ def test_user_error_gives_one_line_and_status_2(user_errors, case):
     for word in words:
         assert word in lines[0], lines[0]
     assert code == 2, err[-3000:]
+
+
+def test_infer_writes_one_mask_and_overlay_per_image_of_any_size(
+        trained, tmp_path):
+    folder = tmp_path / 'images'
+    sizes = {'a.png': (100, 180), 'b.jpg': (64, 64), 'sub/c.png': (37, 91)}
+    rng = np.random.default_rng(0)
+    for name, (h, w) in sizes.items():
+        os.makedirs(osp.dirname(str(folder / name)), exist_ok=True)
+        cv2.imwrite(str(folder / name),
+                    rng.integers(0, 255, (h, w, 3), dtype=np.uint8))
+    out = tmp_path / 'out'
+    ok(run([sys.executable, INFER, SYNTHETIC_CONFIG,
+            osp.join(trained, 'iter_8.pth'), str(folder), '--out', str(out),
+            '--save-label'], tmp_path))
+    for name, (h, w) in sizes.items():
+        stem = osp.splitext(osp.basename(name))[0]
+        mask = cv2.imread(str(out / f'{stem}_mask.png'))
+        overlay = cv2.imread(str(out / f'{stem}_overlay.png'))
+        label = cv2.imread(str(out / f'{stem}_trainIds.png'),
+                           cv2.IMREAD_UNCHANGED)
+        assert mask.shape == overlay.shape == (h, w, 3)
+        assert label.shape == (h, w) and label.max() < 19
+        # the mask is the label in the Cityscapes palette (BGR on disk)
+        palette = np.array(CITYSCAPES_METAINFO['palette'], np.uint8)
+        assert np.array_equal(mask[..., ::-1], palette[label])
+    assert not [f for f in os.listdir(out) if f.startswith('.tmp-')]
+
+
+def test_show_dir_saves_painted_predictions(trained, tiny_data, tmp_path):
+    show = tmp_path / 'show'
+    ok(run([sys.executable, TEST, SYNTHETIC_CONFIG,
+            osp.join(trained, 'iter_8.pth'), '--show-dir', str(show),
+            '--work-dir', str(tmp_path / 'wd'), '--cfg-options',
+            *cfg_option_args(train_options(tiny_data))], tmp_path))
+    painted = glob.glob(str(show / '**' / '*.png'), recursive=True)
+    assert len(painted) == 4  # one per val image
+
+
+def test_benchmark_reports_every_field(tmp_path):
+    out = tmp_path / 'bench.json'
+    ok(run([sys.executable, BENCHMARK,
+            osp.join(REPO, 'configs', 'synthetic', 'st_cu_synthetic.py'),
+            '--iters', '1', '--warmup', '0', '--batch-size', '1',
+            '--crop', '64', '--loader-batches', '0', '--out', str(out)],
+           tmp_path))
+    res = json.loads(out.read_text())
+    for key in ('supervised_ms', 'st_ms', 'ckd_ms', 'inference_ms',
+                'st_over_supervised', 'ckd_over_supervised', 'bridging_ms',
+                'bridging_share_of_st', 'supervised_peak_mb', 'st_peak_mb',
+                'ckd_peak_mb', 'inference_images_per_s', 'forward_gflop',
+                'loader_pairs_per_s', 'device', 'torch'):
+        assert key in res, key
+    assert res['st_ms'] > 0 and res['forward_gflop'] > 0
+    assert res['st_over_supervised'] == pytest.approx(
+        res['st_ms'] / res['supervised_ms'])
