@@ -131,35 +131,17 @@ def _atomic_local_writes() -> None:
     """mmengine writes checkpoints and ``last_checkpoint`` in place; a kill
     during the write leaves a truncated file. Write to a temporary file in
     the same folder and rename, so a file is either complete or absent."""
-    import os
-    import os.path as osp
-
     from mmengine.fileio.backends.local_backend import LocalBackend
+
+    from .utils.fileio import atomic_write
     if getattr(LocalBackend, '_ddb_atomic', False):
         return
 
-    def _atomic(filepath, data, mode, encoding=None):
-        filepath = str(filepath)
-        folder = osp.dirname(osp.abspath(filepath))
-        os.makedirs(folder, exist_ok=True)
-        tmp = osp.join(folder,
-                       f'.tmp-{os.getpid()}-{osp.basename(filepath)}')
-        try:
-            with open(tmp, mode, encoding=encoding) as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, filepath)
-        except BaseException:
-            if osp.exists(tmp):
-                os.remove(tmp)
-            raise
-
     def put(self, obj, filepath):
-        _atomic(filepath, obj, 'wb')
+        atomic_write(filepath, obj, 'wb')
 
     def put_text(self, obj, filepath, encoding='utf-8'):
-        _atomic(filepath, obj, 'w', encoding)
+        atomic_write(filepath, obj, 'w', encoding)
 
     LocalBackend.put = put
     LocalBackend.put_text = put_text

@@ -16,6 +16,7 @@ from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from mmengine.structures import PixelData
 
+from ..utils import iter_dicts
 from ..models.uda.bridging import make_mask, mix, photometric_augment
 from ..models.uda.teacher import ema_alpha, ema_update_
 
@@ -82,7 +83,7 @@ def run_benchmark(cfg: Config, device: str = 'cpu', iters: int = 10,
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     dev = torch.device(device)
     seg_cfg = copy.deepcopy(cfg.model)
-    for node in _iter_dicts(seg_cfg):
+    for node in iter_dicts(seg_cfg):
         if node.get('type') == 'SyncBN':
             node['type'] = 'BN'
     seg_cfg.pretrained = None
@@ -204,13 +205,3 @@ def loader_throughput(cfg: Config, batches: int) -> Optional[float]:
         next(it)
     elapsed = time.perf_counter() - start
     return batches * dl_cfg.batch_size / elapsed
-
-
-def _iter_dicts(node):
-    if isinstance(node, dict):
-        yield node
-        for v in node.values():
-            yield from _iter_dicts(v)
-    elif isinstance(node, (list, tuple)):
-        for v in node:
-            yield from _iter_dicts(v)

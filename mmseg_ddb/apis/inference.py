@@ -14,7 +14,7 @@ from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
 
 from ..errors import DataError
-from ..utils import load_config, load_model_weights
+from ..utils import iter_dicts, load_config, load_model_weights
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
 
@@ -25,7 +25,7 @@ def init_segmentor(config: Union[str, Config], checkpoint: Optional[str] = None,
     model of ``checkpoint`` loaded (ST ``model.*`` / CKD ``stu_model.*``)."""
     cfg = load_config(config) if isinstance(config, str) else config
     init_default_scope(cfg.get('default_scope', 'mmseg'))
-    for node in _iter(cfg.model):
+    for node in iter_dicts(cfg.model):
         if node.get('type') == 'SyncBN':
             node['type'] = 'BN'
     cfg.model.pretrained = None
@@ -36,16 +36,6 @@ def init_segmentor(config: Union[str, Config], checkpoint: Optional[str] = None,
     device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
     model.cfg = cfg
     return model.to(device).eval()
-
-
-def _iter(node):
-    if isinstance(node, dict):
-        yield node
-        for v in node.values():
-            yield from _iter(v)
-    elif isinstance(node, (list, tuple)):
-        for v in node:
-            yield from _iter(v)
 
 
 def _test_pipeline(cfg: Config) -> Compose:

@@ -1,8 +1,5 @@
 """Evaluation shared by ``tools/test.py`` and the pipeline."""
-import json
-import os
 import os.path as osp
-import tempfile
 from typing import Optional
 
 from mmengine.config import Config
@@ -10,6 +7,7 @@ from mmengine.model import is_model_wrapper
 
 from ..errors import ConfigError
 from ..utils import check_cfg_options, load_config, load_model_weights
+from ..utils.fileio import write_json_atomic  # noqa: F401 (re-exported)
 from .train import adapt_to_device, build_runner
 
 SUPPORTED_METRICS = ('mIoU', )
@@ -41,21 +39,6 @@ def prepare_test_config(config: str, cfg_options: Optional[dict] = None,
         cfg.visualizer['save_dir'] = show_dir
     adapt_to_device(cfg, distributed=launcher != 'none')
     return cfg
-
-
-def write_json_atomic(path: str, obj) -> None:
-    """Write JSON to a temporary file next to ``path`` and rename it."""
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.tmp-', suffix='.json', dir=folder)
-    try:
-        with os.fdopen(fd, 'w') as f:
-            json.dump(obj, f, indent=2)
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def metrics_record(metrics: dict, class_names) -> dict:

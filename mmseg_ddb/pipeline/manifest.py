@@ -2,11 +2,11 @@
 inputs, outputs (with checksums) and metrics. Written atomically."""
 import hashlib
 import json
-import os
 import os.path as osp
-import tempfile
 import time
 from typing import Dict, Optional
+
+from ..utils.fileio import write_json_atomic
 
 
 def sha256_file(path: str, chunk: int = 1 << 20) -> str:
@@ -19,22 +19,6 @@ def sha256_file(path: str, chunk: int = 1 << 20) -> str:
 
 def sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def write_json_atomic(path: str, obj) -> None:
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.tmp-', suffix='.json', dir=folder)
-    try:
-        with os.fdopen(fd, 'w') as f:
-            json.dump(obj, f, indent=2)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 class Manifest:

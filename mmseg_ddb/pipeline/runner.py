@@ -20,7 +20,8 @@ from typing import Dict, List, Optional
 
 from ..errors import ConfigError, DDBError
 from ..utils import load_config
-from .manifest import Manifest, sha256_file, sha256_text, write_json_atomic
+from ..utils.fileio import write_json_atomic
+from .manifest import Manifest, sha256_file, sha256_text
 from .plan import Stage, build_plan
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

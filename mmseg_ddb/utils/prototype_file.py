@@ -2,31 +2,23 @@
 
 The original wrote a bare ``[19, 256]`` tensor; both forms load.
 """
-import os
+import io
 import os.path as osp
-import tempfile
 from typing import Optional
 
 import torch
 
 from ..errors import CheckpointError
 from .checkpoint import load_weights_file
+from .fileio import atomic_write
 
 
 def save_prototypes(path: str, prototypes: torch.Tensor, meta: dict) -> None:
     """Write atomically: a temporary file in the same folder, then rename."""
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.tmp-', suffix='.pth', dir=folder)
-    os.close(fd)
-    try:
-        torch.save(dict(prototypes=prototypes.detach().cpu().float(),
-                        meta=meta), tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
+    buffer = io.BytesIO()
+    torch.save(dict(prototypes=prototypes.detach().cpu().float(), meta=meta),
+               buffer)
+    atomic_write(path, buffer.getvalue())
 
 
 def load_prototypes(path: str, num_classes: int, feature_dim: int,
