@@ -13,6 +13,7 @@ Call graph::
     val_step / test_step        -> forward(mode='predict') -> student.predict
 """
 import copy
+from functools import cached_property
 from typing import Optional, Sequence, Tuple
 
 import torch
@@ -75,9 +76,10 @@ class UDASegmentor(BaseModel):
     def ignore_index(self) -> int:
         return self.student.decode_head.ignore_index
 
-    @property
+    @cached_property
     def norm_mean_std(self) -> Tuple[Sequence[float], Sequence[float]]:
-        """Mean and std of the input normalisation (0-255 units, RGB)."""
+        """Mean and std of the input normalisation (0-255 units, RGB); read
+        once, so the training step does no host-device copy for them."""
         pre = self.data_preprocessor
         return pre.mean.flatten().tolist(), pre.std.flatten().tolist()
 
