@@ -345,3 +345,25 @@ def test_benchmark_reports_every_field(tmp_path):
     assert res['st_ms'] > 0 and res['forward_gflop'] > 0
     assert res['st_over_supervised'] == pytest.approx(
         res['st_ms'] / res['supervised_ms'])
+
+
+def test_dist_test_two_gloo_processes_match_single_process(
+        trained, tiny_data, tmp_path):
+    """dist_test.sh with 2 gloo processes scores the whole set once: the same
+    mIoU as tools/test.py in one process."""
+    ckpt = osp.join(trained, 'iter_8.pth')
+    opts = cfg_option_args(train_options(tiny_data))
+    single = tmp_path / 'single.json'
+    ok(run([sys.executable, TEST, SYNTHETIC_CONFIG, ckpt, '--work-dir',
+            str(tmp_path / 'wd1'), '--metrics-out', str(single),
+            '--cfg-options', *opts], tmp_path))
+    double = tmp_path / 'double.json'
+    res = subprocess.run(
+        ['bash', osp.join(REPO, 'tools', 'dist_test.sh'), SYNTHETIC_CONFIG,
+         ckpt, '2', '--work-dir', str(tmp_path / 'wd2'), '--metrics-out',
+         str(double), '--cfg-options', *opts],
+        cwd=str(tmp_path), env=dict(ENV, PORT=str(free_port())),
+        capture_output=True, text=True, timeout=TIMEOUT)
+    ok(res)
+    a, b = (json.loads(p.read_text()) for p in (single, double))
+    assert a['mIoU'] == b['mIoU'] and a['per_class'] == b['per_class']

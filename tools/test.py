@@ -63,7 +63,9 @@ def main(argv=None):
         metrics = evaluate(cfg, args.checkpoint, trust=args.trust_checkpoint)
     finally:
         release_process_group()
-    record = metrics_record(metrics, None)
+    if int(os.environ.get('RANK', '0')) != 0:
+        return None  # every rank has the metrics; rank 0 reports them
+    record = metrics_record(metrics)
     record.update(config=args.config, checkpoint=args.checkpoint)
     means = {k: v for k, v in record.items()
              if k.startswith(('mIoU', 'mAcc', 'aAcc')) or '/mIoU' in k}

@@ -41,7 +41,7 @@ def prepare_test_config(config: str, cfg_options: Optional[dict] = None,
     return cfg
 
 
-def metrics_record(metrics: dict, class_names) -> dict:
+def metrics_record(metrics: dict) -> dict:
     """``{"mIoU": .., "mAcc": .., "aAcc": .., "per_class": {name: IoU}}``
     from the runner's metric dict (values in percent)."""
     record = {k: v for k, v in metrics.items() if not k.startswith('IoU.')
