@@ -94,8 +94,15 @@ def tiny_options(root: str, **extra) -> Dict[str, object]:
     opts = {
         'train_dataloader.dataset.data_root': osp.join(root, 'gta'),
         'train_dataloader.dataset.synthetic': None,
-        'train_dataloader.batch_size': 2,
+        **loader_options(root),
     }
+    opts.update(extra)
+    return opts
+
+
+def loader_options(root: str) -> Dict[str, object]:
+    """Batch 2 for training, no workers anywhere, val/test on ``root/cs``."""
+    opts = {'train_dataloader.batch_size': 2}
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         opts[f'{loader}.num_workers'] = 0
         opts[f'{loader}.persistent_workers'] = False
@@ -103,7 +110,6 @@ def tiny_options(root: str, **extra) -> Dict[str, object]:
         opts[f'{loader}.dataset.data_root'] = osp.join(root, 'cs')
         opts[f'{loader}.dataset.synthetic'] = None
         opts[f'{loader}.batch_size'] = 1
-    opts.update(extra)
     return opts
 
 

@@ -155,15 +155,14 @@ def wait_for_checkpoint(proc, work_dir, name, timeout=TIMEOUT):
     return False
 
 
-def test_resume_of_a_killed_run_matches_an_uninterrupted_one(
-        trained, tiny_data, tmp_path):
-    work_dir = str(tmp_path / 'work')
-    opts = train_options(tiny_data)
+def kill_after_checkpoint(cmd, work_dir, tmp_path, name='iter_4.pth'):
+    """Start a training command and SIGKILL it right after checkpoint
+    ``name`` is complete; fail if it finished first."""
     with open(tmp_path / 'killed.log', 'w') as log:
-        proc = subprocess.Popen(train_cmd(work_dir, opts), cwd=str(tmp_path),
-                                env=ENV, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, cwd=str(tmp_path), env=ENV, stdout=log,
+                                stderr=subprocess.STDOUT)
         try:
-            reached = wait_for_checkpoint(proc, work_dir, 'iter_4.pth')
+            reached = wait_for_checkpoint(proc, work_dir, name)
             proc.send_signal(signal.SIGKILL)
         finally:
             proc.kill()
@@ -172,6 +171,13 @@ def test_resume_of_a_killed_run_matches_an_uninterrupted_one(
     assert proc.returncode == -signal.SIGKILL
     if osp.exists(osp.join(work_dir, 'iter_8.pth')):
         pytest.fail('the run finished before it could be killed')
+
+
+def test_resume_of_a_killed_run_matches_an_uninterrupted_one(
+        trained, tiny_data, tmp_path):
+    work_dir = str(tmp_path / 'work')
+    opts = train_options(tiny_data)
+    kill_after_checkpoint(train_cmd(work_dir, opts), work_dir, tmp_path)
 
     res = ok(run(train_cmd(work_dir, opts, '--resume'), tmp_path))
     assert 'resumed' in res.stdout and 'iter: 4' in res.stdout

@@ -3,7 +3,6 @@ a SIGKILLed and resumed ST or CKD run ends bit-identical to an uninterrupted
 one (weights, EMA, iteration counter, prototypes, optimizer); ST runs with
 2 gloo processes; prototypes come from cal_prototype.py."""
 import os.path as osp
-import signal
 import subprocess
 import sys
 
@@ -11,8 +10,8 @@ import pytest
 import torch
 
 import mmseg_ddb  # noqa: F401
-from conftest import REPO, cfg_option_args
-from test_tools import ENV, TIMEOUT, free_port, ok, run, wait_for_checkpoint
+from conftest import REPO, cfg_option_args, loader_options
+from test_tools import ENV, TIMEOUT, free_port, kill_after_checkpoint, ok, run
 
 TRAIN = osp.join(REPO, 'tools', 'train.py')
 PROTO = osp.join(REPO, 'tools', 'cal_prototypes', 'cal_prototype.py')
@@ -27,7 +26,6 @@ def uda_options(root, **extra):
     iterations, a checkpoint every 4, random init (no source-only init)."""
     opts = {
         'model.init_cfg': None,
-        'train_dataloader.batch_size': 2,
         'train_dataloader.dataset.source.data_root': osp.join(root, 'gta'),
         'train_dataloader.dataset.source.synthetic': None,
         'train_dataloader.dataset.target.data_root': osp.join(root, 'cs'),
@@ -39,14 +37,8 @@ def uda_options(root, **extra):
         'default_hooks.checkpoint.interval': 4,
         'default_hooks.checkpoint.max_keep_ckpts': 2,
         'param_scheduler.0.start_factor': 1.0,
+        **loader_options(root),
     }
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        opts[f'{loader}.num_workers'] = 0
-        opts[f'{loader}.persistent_workers'] = False
-    for loader in ('val_dataloader', 'test_dataloader'):
-        opts[f'{loader}.dataset.data_root'] = osp.join(root, 'cs')
-        opts[f'{loader}.dataset.synthetic'] = None
-        opts[f'{loader}.batch_size'] = 1
     opts.update(extra)
     return opts
 
@@ -60,18 +52,7 @@ def killed_then_resumed(config, opts, tmp_path):
     """Kill a run with SIGKILL right after its iteration-4 checkpoint, resume
     it, and return the final checkpoint."""
     work_dir = str(tmp_path / 'killed')
-    with open(tmp_path / 'killed.log', 'w') as log:
-        proc = subprocess.Popen(cmd(config, work_dir, opts), cwd=str(tmp_path),
-                                env=ENV, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            reached = wait_for_checkpoint(proc, work_dir, 'iter_4.pth')
-            proc.send_signal(signal.SIGKILL)
-        finally:
-            proc.kill()
-            proc.wait()
-    assert reached, (tmp_path / 'killed.log').read_text()[-3000:]
-    if osp.exists(osp.join(work_dir, 'iter_8.pth')):
-        pytest.fail('the run finished before it could be killed')
+    kill_after_checkpoint(cmd(config, work_dir, opts), work_dir, tmp_path)
     res = ok(run(cmd(config, work_dir, opts, '--resume'), tmp_path))
     assert 'iter: 4' in res.stdout
     return torch.load(osp.join(work_dir, 'iter_8.pth'), weights_only=True)

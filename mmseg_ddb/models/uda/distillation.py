@@ -10,11 +10,11 @@ from torch import Tensor, nn
 
 from ...errors import CheckpointError
 from ...utils import load_model_weights, load_prototypes
-from .bridging import BLUR_MODES, photometric_augment
+from .bridging import photometric_augment
 from .prototypes import (ensemble_pseudo_label, rectification_weights,
                          rectify_logits, rectify_probabilities,
                          soft_distillation_loss)
-from .uda_segmentor import UDASegmentor, build_segmentor
+from .uda_segmentor import UDASegmentor, augmentation_args, build_segmentor
 
 STUDENT_INITS = ('imagenet', 'teacher')
 
@@ -81,9 +81,6 @@ class CrossPathDistillation(UDASegmentor):
         if student_init not in STUDENT_INITS:
             raise ValueError(f'student_init={student_init!r}; expected one '
                              f'of {STUDENT_INITS}')
-        if blur_mode not in BLUR_MODES:
-            raise ValueError(f'blur_mode={blur_mode!r}; expected one of '
-                             f'{BLUR_MODES}')
         self.teacher_specs = [dict(t) for t in teachers]
         self.proto_rectify = proto_rectify
         self.rectify_on_prob = rectify_on_prob
@@ -93,9 +90,8 @@ class CrossPathDistillation(UDASegmentor):
         self.soft_distill_w = soft_distill_w
         self.soft_temperature = soft_temperature
         self.student_init = student_init
-        self.aug = dict(jitter_prob=jitter_prob,
-                        jitter_strength=jitter_strength, blur_prob=blur_prob,
-                        sigma_range=tuple(sigma_range), blur_mode=blur_mode)
+        self.aug = augmentation_args(jitter_prob, jitter_strength, blur_prob,
+                                     sigma_range, blur_mode)
         self.stu_model = build_segmentor(segmentor)
         self.teachers = nn.ModuleList(
             build_segmentor(segmentor, frozen=True) for _ in teachers)

@@ -7,11 +7,11 @@ from mmseg.utils import ConfigType
 from torch import Tensor, nn
 
 from ...utils import load_model_weights
-from .bridging import BLUR_MODES, MASK_KINDS, make_mask, mix, \
-    photometric_augment
+from .bridging import MASK_KINDS, make_mask, mix, photometric_augment
 from .teacher import (ema_alpha, ema_update_, mixed_label_and_weight,
                       pseudo_label_and_weight)
-from .uda_segmentor import UDASegmentor, build_segmentor, stack_labels
+from .uda_segmentor import (UDASegmentor, augmentation_args, build_segmentor,
+                            stack_labels)
 
 TEACHER_BN_MODES = ('train', 'eval')
 
@@ -76,8 +76,7 @@ class SelfTraining(UDASegmentor):
                          init_cfg)
         for name, value, valid in (('mask', mask, MASK_KINDS),
                                    ('teacher_bn', teacher_bn,
-                                    TEACHER_BN_MODES),
-                                   ('blur_mode', blur_mode, BLUR_MODES)):
+                                    TEACHER_BN_MODES)):
             if value not in valid:
                 raise ValueError(f'SelfTraining: {name}={value!r}; expected '
                                  f'one of {valid}')
@@ -86,9 +85,8 @@ class SelfTraining(UDASegmentor):
         self.pseudo_threshold = pseudo_threshold
         self.teacher_bn = teacher_bn
         self.cut_area = cut_area
-        self.aug = dict(jitter_prob=jitter_prob,
-                        jitter_strength=jitter_strength, blur_prob=blur_prob,
-                        sigma_range=tuple(sigma_range), blur_mode=blur_mode)
+        self.aug = augmentation_args(jitter_prob, jitter_strength, blur_prob,
+                                     sigma_range, blur_mode)
         self.distilled_model_path = distilled_model_path
         self.model = build_segmentor(segmentor)
         self.ema_model = build_segmentor(segmentor, frozen=True)

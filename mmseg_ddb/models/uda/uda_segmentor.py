@@ -23,6 +23,7 @@ from mmseg.utils import ConfigType, SampleList
 from torch import Tensor, nn
 
 from ..losses import weighted_cross_entropy
+from .bridging import BLUR_MODES
 
 
 def build_segmentor(cfg: ConfigType, frozen: bool = False) -> nn.Module:
@@ -31,6 +32,18 @@ def build_segmentor(cfg: ConfigType, frozen: bool = False) -> nn.Module:
     if frozen:
         model.requires_grad_(False)
     return model
+
+
+def augmentation_args(jitter_prob: float, jitter_strength: float,
+                      blur_prob: float, sigma_range, blur_mode: str) -> dict:
+    """Checked keyword arguments of ``photometric_augment`` (METHOD.md 2.2),
+    shared by both stages."""
+    if blur_mode not in BLUR_MODES:
+        raise ValueError(f'blur_mode={blur_mode!r}; expected one of '
+                         f'{BLUR_MODES}')
+    return dict(jitter_prob=jitter_prob, jitter_strength=jitter_strength,
+                blur_prob=blur_prob, sigma_range=tuple(sigma_range),
+                blur_mode=blur_mode)
 
 
 def stack_labels(data_samples: SampleList) -> Tensor:
