@@ -1,7 +1,13 @@
 """Evaluate a checkpoint (plain, ST, CKD, ours or the original's).
 
     python tools/test.py CONFIG CHECKPOINT --eval mIoU [--metrics-out m.json]
-                         [--show-dir DIR] [--cfg-options k=v ...]
+                         [--show-dir DIR] [--out DIR] [--plot-dir DIR]
+                         [--mode whole|slide] [--aug-test] [--amp]
+                         [--cfg-options k=v ...]
+
+Default protocol (METHOD.md 3): the whole image at the config's test size
+(1024x512 for Cityscapes), single scale. ``--mode slide``: full resolution,
+sliding window. ``--aug-test``: flip + multi-scale, probabilities averaged.
 """
 import argparse
 import os
@@ -17,6 +23,8 @@ from mmengine.config import DictAction  # noqa: E402
 from mmseg_ddb.apis import (SUPPORTED_METRICS, evaluate, metrics_record,  # noqa: E402
                             prepare_test_config, release_process_group,
                             write_json_atomic)
+from mmseg_ddb.apis.test import (DEFAULT_AUG_SCALES, DEFAULT_SLIDE_CROP,  # noqa: E402
+                                 DEFAULT_SLIDE_STRIDE)
 from mmseg_ddb.errors import ConfigError  # noqa: E402
 from mmseg_ddb.utils import user_errors_to_exit  # noqa: E402
 
@@ -31,6 +39,32 @@ def parse_args(argv=None):
                         'JSON file: {"mIoU": .., "per_class": {name: IoU}}')
     parser.add_argument('--work-dir', help='where logs go')
     parser.add_argument('--show-dir', help='save painted predictions here')
+    parser.add_argument('--out', help='write each prediction as a train-id '
+                        'PNG (<image stem>.png) into this folder')
+    parser.add_argument('--plot-dir', help='write the confusion matrix '
+                        '(row-normalised PNG + raw counts .npy) here, one '
+                        'per target set')
+    parser.add_argument('--mode', choices=['whole', 'slide'], default='whole',
+                        help='whole: the image at the config\'s test size '
+                        '(default, the paper\'s protocol); slide: full '
+                        'resolution, sliding window')
+    parser.add_argument('--slide-crop', type=int, nargs=2,
+                        default=list(DEFAULT_SLIDE_CROP), metavar=('H', 'W'),
+                        help='window of --mode slide (default: %(default)s)')
+    parser.add_argument('--slide-stride', type=int, nargs=2,
+                        default=list(DEFAULT_SLIDE_STRIDE),
+                        metavar=('H', 'W'),
+                        help='stride of --mode slide (default: %(default)s)')
+    parser.add_argument('--aug-test', action='store_true',
+                        help='flip + multi-scale test-time augmentation')
+    parser.add_argument('--aug-scales', type=float, nargs='+',
+                        default=list(DEFAULT_AUG_SCALES),
+                        help='--aug-test scale ratios (default: %(default)s)')
+    parser.add_argument('--no-aug-flip', action='store_true',
+                        help='--aug-test without the flipped views')
+    parser.add_argument('--amp', action='store_true',
+                        help='run the network in bf16 (fp16 on GPUs without '
+                        'bf16); softmax and metric stay fp32')
     parser.add_argument('--trust-checkpoint', action='store_true',
                         help='allow arbitrary unpickling of the checkpoint '
                         '(only for files you trust)')
@@ -55,8 +89,12 @@ def main(argv=None):
     if unknown:
         raise ConfigError(f'--eval {" ".join(unknown)}: not supported; use '
                           f'{", ".join(SUPPORTED_METRICS)}')
-    cfg = prepare_test_config(args.config, args.cfg_options, args.work_dir,
-                              args.launcher, args.show_dir)
+    cfg = prepare_test_config(
+        args.config, args.cfg_options, args.work_dir, args.launcher,
+        args.show_dir, amp=args.amp, out_dir=args.out,
+        plot_dir=args.plot_dir, mode=args.mode, slide_crop=args.slide_crop,
+        slide_stride=args.slide_stride, aug_test=args.aug_test,
+        aug_scales=args.aug_scales, aug_flip=not args.no_aug_flip)
     if args.gpu_id is not None and torch.cuda.is_available():
         torch.cuda.set_device(args.gpu_id)
     try:

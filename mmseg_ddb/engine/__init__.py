@@ -1,5 +1,6 @@
+from .loops import DDBTestLoop
 from .hooks import (NaNGuardHook, NonFiniteLossError, RNGStateHook,
                     SafeCheckpointHook)
 
-__all__ = ['NaNGuardHook', 'NonFiniteLossError', 'RNGStateHook',
+__all__ = ['DDBTestLoop', 'NaNGuardHook', 'NonFiniteLossError', 'RNGStateHook',
            'SafeCheckpointHook']

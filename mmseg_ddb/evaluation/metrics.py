@@ -3,12 +3,16 @@ import os.path as osp
 from collections import OrderedDict
 from typing import Dict, Optional, Sequence
 
+import cv2
 import numpy as np
+from mmengine.dist import is_main_process
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger, print_log
 from mmseg.registry import METRICS
 
+from ..utils.fileio import atomic_write
 from .iou import confusion_matrix, iou_from_confusion
+from .plot import save_confusion_matrix
 
 
 def format_table(class_names: Sequence[str], result: dict) -> str:
@@ -40,6 +44,11 @@ class DDBIoUMetric(BaseMetric):
             (multi-target): ``{name: path_prefix}``; a sample belongs to the
             first name whose prefix starts its ``img_path``. Keys become
             ``<name>/mIoU`` etc., and ``mIoU`` is the mean of the sets' mIoU.
+        output_dir (str, optional): Also write each prediction as a train-id
+            PNG ``<image stem>.png`` here (``tools/test.py --out``).
+        plot_dir (str, optional): Write the confusion matrix here as a PNG
+            (row-normalised) and ``.npy`` (pixel counts), one per target set
+            (``tools/test.py --plot-dir``).
         prefix (str, optional): Metric prefix.
     """
 
@@ -48,6 +57,8 @@ class DDBIoUMetric(BaseMetric):
     def __init__(self, ignore_index: int = 255,
                  class_subsets: Optional[Dict[str, Sequence[int]]] = None,
                  datasets: Optional[Dict[str, str]] = None,
+                 output_dir: Optional[str] = None,
+                 plot_dir: Optional[str] = None,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None, **kwargs):
         super().__init__(collect_device=collect_device, prefix=prefix)
@@ -55,6 +66,8 @@ class DDBIoUMetric(BaseMetric):
         self.class_subsets = {str(k): list(v)
                               for k, v in (class_subsets or {}).items()}
         self.datasets = dict(datasets or {})
+        self.output_dir = output_dir
+        self.plot_dir = plot_dir
         self._conf = {}
 
     def _set_of(self, sample: dict) -> str:
@@ -78,6 +91,15 @@ class DDBIoUMetric(BaseMetric):
             key = self._set_of(sample)
             self._conf[key] = conf if key not in self._conf \
                 else self._conf[key] + conf
+            if self.output_dir:
+                self._write_prediction(sample, pred)
+
+    def _write_prediction(self, sample: dict, pred) -> None:
+        stem = osp.splitext(osp.basename(str(sample['img_path'])))[0]
+        ok, png = cv2.imencode('.png', pred.cpu().numpy().astype(np.uint8))
+        if not ok:
+            raise RuntimeError(f'could not encode the prediction of {stem}')
+        atomic_write(osp.join(self.output_dir, f'{stem}.png'), png.tobytes())
 
     def evaluate(self, size: int) -> dict:
         # The matrices stay on the device while batches come in and move to
@@ -89,6 +111,14 @@ class DDBIoUMetric(BaseMetric):
     def _summary(self, conf: np.ndarray, names, key_prefix: str) -> dict:
         out = iou_from_confusion(conf)
         title = f' ({key_prefix.rstrip("/")})' if key_prefix else ''
+        if self.plot_dir and is_main_process():
+            stem = 'confusion_matrix' + (
+                f'_{key_prefix.rstrip("/")}' if key_prefix else '')
+            path = save_confusion_matrix(
+                conf, names, self.plot_dir, stem,
+                f'confusion matrix{title}, mIoU {100 * out["mIoU"]:.2f}')
+            print_log(f'confusion matrix written to {path}',
+                      logger=MMLogger.get_current_instance())
         print_log(f'\nper-class results{title}:\n' + format_table(names, out),
                   logger=MMLogger.get_current_instance())
         metrics = OrderedDict()

@@ -1,3 +1,4 @@
 from .encoder_decoder import DDBEncoderDecoder
+from .tta import DDBTTAModel
 
-__all__ = ['DDBEncoderDecoder']
+__all__ = ['DDBEncoderDecoder', 'DDBTTAModel']

@@ -89,5 +89,6 @@ class DDBEncoderDecoder(EncoderDecoder):
                 dict(ori_shape=shape, img_shape=shape, pad_shape=shape,
                      padding_size=[0, 0, 0, 0])
             ] * inputs.shape[0]
-        probs = self.inference(inputs, batch_img_metas).softmax(dim=1)
+        # fp32 softmax and resize, also under autocast (tools/test.py --amp)
+        probs = self.inference(inputs, batch_img_metas).float().softmax(dim=1)
         return self.postprocess_result(probs, data_samples)
