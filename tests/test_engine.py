@@ -92,3 +92,73 @@ def test_old_checkpoint_is_pruned_only_after_the_new_one_is_written(
     runner.save_checkpoint = save_ok
     hook._save_checkpoint_with_step(runner, 2, dict(iter=2))
     assert sorted(os.listdir(tmp_path)) == ['iter_2.pth', 'last_checkpoint']
+
+
+# ---------------------------------------------------------------------------
+# NaN guard, skip mode: a real mmengine runner on a toy model
+# ---------------------------------------------------------------------------
+
+def _toy_run(tmp_path, batches, guard):
+    """Train a linear model with AdamW on ``batches`` (one per iteration)
+    under ``guard`` (NaNGuardHook kwargs, or None); returns its weight."""
+    from mmengine.model import BaseModel
+    from mmengine.runner import Runner
+
+    class Toy(BaseModel):
+        def __init__(self):
+            super().__init__()
+            torch.manual_seed(0)
+            self.linear = torch.nn.Linear(3, 1)
+
+        def forward(self, inputs, data_samples=None, mode='tensor'):
+            out = self.linear(inputs)
+            return dict(loss=((out - 1) ** 2).mean())
+
+    hooks = [dict(type='NaNGuardHook', **guard)] if guard else []
+    runner = Runner(
+        model=Toy(), work_dir=str(tmp_path),
+        train_dataloader=dict(
+            dataset=[dict(inputs=torch.tensor(b, dtype=torch.float32))
+                     for b in batches],
+            sampler=dict(type='DefaultSampler', shuffle=False),
+            collate_fn=dict(type='default_collate'), batch_size=1,
+            num_workers=0),
+        optim_wrapper=dict(optimizer=dict(type='AdamW', lr=0.1)),
+        train_cfg=dict(by_epoch=False, max_iters=len(batches)),
+        default_hooks=dict(checkpoint=None, logger=dict(
+            type='LoggerHook', interval=1)),
+        custom_hooks=hooks, default_scope='mmseg',
+        experiment_name=f'toy-{len(batches)}-{bool(guard)}-{os.getpid()}')
+    runner.train()
+    return runner.model.linear.weight.detach().clone(), runner
+
+
+GOOD = [[1., 2., 3.], [0., 1., -1.], [2., 2., 0.], [-1., 0., 1.]]
+NAN = [math.nan, 1., 1.]
+INF = [math.inf, 1., 1.]
+
+
+def test_nan_guard_skip_mode_leaves_weights_and_optimizer_untouched(
+        tmp_path):
+    batches = [GOOD[0], NAN, GOOD[1], INF, GOOD[2], GOOD[3]]
+    skipped, runner = _toy_run(tmp_path / 'a', batches,
+                               dict(mode='skip', max_skips=3))
+    clean, _ = _toy_run(tmp_path / 'b', GOOD, None)
+    # the two bad steps were not applied: the same weights as a run that
+    # never saw them (AdamW state included: its step count is the same)
+    assert torch.equal(skipped, clean)
+    assert runner.message_hub.get_info('nan_guard_skips') == 2
+
+
+def test_nan_guard_skip_mode_stops_after_max_skips(tmp_path):
+    batches = [GOOD[0], NAN, GOOD[1], NAN, GOOD[2]]
+    with pytest.raises(NonFiniteLossError, match='2 steps skipped.*'
+                       'iteration 4'):
+        _toy_run(tmp_path, batches, dict(mode='skip', max_skips=2))
+
+
+def test_nan_guard_rejects_bad_settings():
+    with pytest.raises(ValueError, match='mode'):
+        NaNGuardHook(mode='ignore')
+    with pytest.raises(ValueError, match='max_skips'):
+        NaNGuardHook(mode='skip', max_skips=0)

@@ -24,6 +24,10 @@ default_hooks = dict(
         max_keep_ckpts=1),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'))
-# RNG state across a resume; stop at the first non-finite loss
-custom_hooks = [dict(type='RNGStateHook'), dict(type='NaNGuardHook')]
+# RNG state across a resume; stop at the first non-finite loss (or
+# mode='skip': drop non-finite steps, stop after max_skips of them)
+custom_hooks = [
+    dict(type='RNGStateHook'),
+    dict(type='NaNGuardHook', mode='stop', max_skips=10),
+]
 randomness = dict(seed=0)

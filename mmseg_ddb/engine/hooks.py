@@ -51,36 +51,105 @@ class RNGStateHook(Hook):
                 torch.cuda.set_rng_state_all(cuda)
 
 
+def grads_are_finite(optimizer) -> bool:
+    """Whether every gradient of ``optimizer`` is finite (one device
+    synchronisation: a NaN / Inf anywhere makes its tensor's norm
+    non-finite)."""
+    grads = [p.grad for group in optimizer.param_groups
+             for p in group['params'] if p.grad is not None]
+    if not grads:
+        return True
+    norms = torch._foreach_norm(grads)
+    return bool(torch.isfinite(torch.stack(norms)).all())
+
+
 @HOOKS.register_module()
 class NaNGuardHook(Hook):
-    """Stops training at the first non-finite loss, naming the iteration,
-    the loss terms and the last good checkpoint (which the atomic writes of
-    :mod:`mmseg_ddb.compat` guarantee is complete), so a diverged run is not
-    silently trained on for hours.
+    """Guards training against non-finite losses and gradients.
 
-    The check reads the losses mmengine already moved to the host for
-    logging, so it adds no device synchronisation.
+    ``mode='stop'`` (default): the first non-finite loss stops training,
+    naming the iteration, the loss terms and the last good checkpoint (which
+    the atomic writes of :mod:`mmseg_ddb.compat` guarantee is complete), so a
+    diverged run is not silently trained on for hours. The check reads the
+    losses mmengine already moved to the host for logging, so it adds no
+    device synchronisation.
+
+    ``mode='skip'``: a step whose loss or gradients are not finite is not
+    applied (the gradients are dropped, the weights and optimizer state stay
+    as they were), the skip is logged and counted, and training stops once
+    ``max_skips`` steps have been skipped in total. The count is kept in the
+    checkpoints, so it survives a resume. The gradient check costs one
+    device synchronisation per step. With fp16 mixed precision the loss
+    scaler already skips steps with infinite gradients; there only
+    non-finite losses are counted.
     """
 
     priority = 'HIGHEST'
 
+    def __init__(self, mode: str = 'stop', max_skips: int = 10):
+        if mode not in ('stop', 'skip'):
+            raise ValueError(f'NaNGuardHook mode={mode!r}: use stop or skip')
+        if mode == 'skip' and max_skips < 1:
+            raise ValueError(f'NaNGuardHook max_skips={max_skips}: must be '
+                             '>= 1')
+        self.mode = mode
+        self.max_skips = max_skips
+        self.skips = 0
+        self._skipped_now = False
+
+    @staticmethod
+    def _last_checkpoint(runner):
+        marker = osp.join(runner.work_dir, 'last_checkpoint')
+        return open(marker).read().strip() if osp.isfile(marker) else None
+
+    def before_train(self, runner) -> None:
+        if self.mode != 'skip':
+            return
+        self.skips = int(runner.message_hub.get_info('nan_guard_skips', 0))
+        wrapper = runner.optim_wrapper
+        scaler = getattr(wrapper, 'loss_scaler', None)
+        if scaler is not None and getattr(scaler, 'is_enabled',
+                                          lambda: True)():
+            return  # fp16: the loss scaler skips non-finite steps itself
+        step = wrapper.step
+
+        def guarded_step(**kwargs):
+            if grads_are_finite(wrapper.optimizer):
+                return step(**kwargs)
+            self._skipped_now = True  # zero_grad follows in update_params
+
+        wrapper.step = guarded_step
+
     def after_train_iter(self, runner, batch_idx, data_batch=None,
                          outputs=None) -> None:
-        if not outputs:
-            return
-        bad = {k: float(v) for k, v in outputs.items()
+        skipped, self._skipped_now = self._skipped_now, False
+        bad = {k: float(v) for k, v in (outputs or {}).items()
                if 'loss' in k and not math.isfinite(float(v))}
-        if not bad:
+        if not bad and not skipped:
             return
-        marker = osp.join(runner.work_dir, 'last_checkpoint')
-        last = open(marker).read().strip() if osp.isfile(marker) else None
-        terms = ', '.join(f'{k}={v}' for k, v in bad.items())
-        raise NonFiniteLossError(
-            f'non-finite loss at iteration {runner.iter + 1}: {terms}. '
-            + (f'The last good checkpoint is {last}; ' if last else
-               'No checkpoint was saved yet; ')
-            + 'lower the learning rate or check the data, then resume with '
-            '--resume.')
+        terms = ', '.join(f'{k}={v}' for k, v in bad.items()) or \
+            'non-finite gradients'
+        last = self._last_checkpoint(runner)
+        if self.mode == 'stop':
+            raise NonFiniteLossError(
+                f'non-finite loss at iteration {runner.iter + 1}: {terms}. '
+                + (f'The last good checkpoint is {last}; ' if last else
+                   'No checkpoint was saved yet; ')
+                + 'lower the learning rate or check the data, then resume '
+                'with --resume.')
+        self.skips += 1
+        runner.message_hub.update_info('nan_guard_skips', self.skips)
+        runner.logger.warning(
+            f'NaN guard: skipped the update of iteration {runner.iter + 1} '
+            f'({terms}); {self.skips} of at most {self.max_skips} skips')
+        if self.skips >= self.max_skips:
+            raise NonFiniteLossError(
+                f'{self.skips} steps skipped for non-finite losses or '
+                f'gradients (the last at iteration {runner.iter + 1}: '
+                f'{terms}); stopping. '
+                + (f'The last good checkpoint is {last}; ' if last else '')
+                + 'lower the learning rate or check the data, or raise '
+                'NaNGuardHook max_skips.')
 
 
 @HOOKS.register_module()
