@@ -192,3 +192,79 @@ def test_metric_per_target_set():
         assert res[f'{name}/mIoU'] == pytest.approx(value, abs=0.005)
     assert res['mIoU'] == pytest.approx(np.mean(list(per_set.values())),
                                         abs=0.01)
+
+
+# ---------------------------------------------------------------------------
+# properties: the set-level IoU does not depend on how the set is batched
+# ---------------------------------------------------------------------------
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+def _split_points(n, cuts):
+    return sorted({min(max(c, 1), n - 1) for c in cuts} - {0, n}) \
+        if n > 1 else []
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), n=st.integers(1, 6),
+       cuts=st.lists(st.integers(0, 6), max_size=4),
+       ignore_frac=st.floats(0, 0.9))
+def test_confusion_accumulation_is_invariant_to_batch_splitting(
+        seed, n, cuts, ignore_frac):
+    preds, labels = random_batch(seed % 1000, n=n, shape=(6, 7),
+                                 absent_gt=(), absent_both=(),
+                                 ignore_frac=ignore_frac)
+    whole = confusion_matrix(torch.from_numpy(preds),
+                             torch.from_numpy(labels), K)
+    parts = np.split(np.arange(n), _split_points(n, cuts))
+    summed = sum(confusion_matrix(torch.from_numpy(preds[p]),
+                                  torch.from_numpy(labels[p]), K)
+                 for p in parts)
+    assert torch.equal(whole, summed)
+    assert np.array_equal(whole.numpy(), numpy_confusion(preds, labels))
+    # pixel order inside an image does not matter either
+    perm = np.random.default_rng(seed).permutation(preds.size)
+    shuffled = confusion_matrix(torch.from_numpy(preds.reshape(-1)[perm]),
+                                torch.from_numpy(labels.reshape(-1)[perm]), K)
+    assert torch.equal(whole, shuffled)
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), n=st.integers(2, 5),
+       cuts=st.lists(st.integers(0, 5), min_size=1, max_size=3))
+def test_metric_gives_the_same_result_for_any_batching_and_rank_split(
+        seed, n, cuts):
+    """One pass with every image in its own batch equals feeding the set in
+    arbitrary batches and gathering per-"rank" partial matrices."""
+    preds, labels = random_batch(seed % 1000, n=n, shape=(8, 12),
+                                 absent_gt=(3, ))
+
+    def samples(idx):
+        return [dict(pred_sem_seg=dict(data=torch.from_numpy(preds[i][None])),
+                     gt_sem_seg=dict(data=torch.from_numpy(labels[i][None])))
+                for i in idx]
+
+    def run(batches):
+        metric = DDBIoUMetric()
+        metric.dataset_meta = CITYSCAPES_METAINFO
+        for b in batches:
+            metric.process(None, samples(b))
+        return metric
+
+    single = run([[i] for i in range(n)])
+    single.results = [{k: v.numpy() for k, v in single._conf.items()}]
+    expected = single.compute_metrics(single.results)
+    parts = np.split(np.arange(n), _split_points(n, cuts))
+    ranks = [run([p.tolist()]) for p in parts]
+    gathered = [{k: v.numpy() for k, v in r._conf.items()} for r in ranks]
+    def comparable(metrics):  # NaN != NaN
+        return {k: None if v != v else v for k, v in metrics.items()}
+
+    assert comparable(DDBIoUMetric.compute_metrics(single, gathered)) == \
+        comparable(expected)
+    assert expected['IoU.wall'] == 0 and expected['IoU.train'] != \
+        expected['IoU.train']  # absent from the labels / from both: 0 / NaN
+    conf = numpy_confusion(preds, labels)
+    assert expected['mIoU'] == round(100 * float(
+        iou_from_confusion(conf)['mIoU']), 2)

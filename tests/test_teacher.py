@@ -105,3 +105,23 @@ def test_mixed_label_with_constant_masks(batch, height, width, quality, seed):
     labels, weight = mixed_label_and_weight(ones * 0, source, pseudo, quality)
     assert torch.equal(labels, pseudo)
     assert torch.all(weight == torch.tensor(quality, dtype=torch.float32))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.floats(0, 1), st.integers(1, 4))
+def test_ema_update_is_a_convex_combination(seed, alpha, n):
+    """Every EMA entry ends between its old value and the student's, equal
+    to the exact formula, and alpha=1 leaves the EMA unchanged."""
+    g = torch.Generator().manual_seed(seed)
+    ema = [torch.randn(3, 4, generator=g, dtype=torch.float64)
+           for _ in range(n)]
+    student = [torch.randn(3, 4, generator=g, dtype=torch.float64)
+               for _ in range(n)]
+    before = [e.clone() for e in ema]
+    ema_update_(ema, student, alpha)
+    for new, old, s in zip(ema, before, student):
+        assert torch.allclose(new, alpha * old + (1 - alpha) * s)
+        lo, hi = torch.minimum(old, s), torch.maximum(old, s)
+        assert torch.all(new >= lo - 1e-12) and torch.all(new <= hi + 1e-12)
+        if alpha == 1:
+            assert torch.equal(new, old)
