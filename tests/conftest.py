@@ -138,3 +138,83 @@ def tiny_cfg(tiny_data):
 @pytest.fixture
 def python() -> str:
     return sys.executable
+
+
+#: ACDC's condition folders
+ACDC_CONDITIONS = ('fog', 'night', 'rain', 'snow')
+#: ACDC / Dark Zurich images are 1920x1080; the tiny ones keep the ratio
+ADVERSE_H, ADVERSE_W = 108, 192
+
+
+def _write_adverse_pair(image_path: str, label_path: str,
+                        rng: np.random.Generator) -> None:
+    """A tiny scene and its train-id label, plus the other label files of
+    the official downloads next to it (3 channels or ids > 18: never read)."""
+    image, label = make_scene(rng, ADVERSE_H, ADVERSE_W)
+    write_png(image_path, image)
+    write_png(label_path, label)
+    stem = label_path[:-len('_labelTrainIds.png')]
+    write_png(stem + '_labelIds.png',
+              np.full((ADVERSE_H, ADVERSE_W), 33, np.uint8))
+    write_png(stem + '_labelColor.png',
+              np.full((ADVERSE_H, ADVERSE_W, 3), 128, np.uint8))
+
+
+def write_acdc(root: str, counts=2, split: str = 'val',
+               conditions=ACDC_CONDITIONS,
+               seed: int = 3) -> Dict[str, List[tuple]]:
+    """ACDC as its archives unpack:
+    ``root/rgb_anon/{condition}/{split}/{seq}/{seq}_frame_00000i_rgb_anon.png``
+    + ``root/gt/{condition}/{split}/{seq}/..._gt_labelTrainIds.png`` (and
+    ``_gt_labelIds`` / ``_gt_labelColor`` / ``_gt_invIds``), two sequences per
+    condition, and daytime references in ``rgb_anon/{condition}/{split}_ref``.
+
+    ``counts``: images per condition, an int or ``{condition: int}``.
+    Returns ``{condition: [(image path, label path), ...]}`` in file order.
+    """
+    rng = np.random.default_rng(seed)
+    written = {}
+    for ci, condition in enumerate(conditions):
+        n = counts if isinstance(counts, int) else counts[condition]
+        pairs = []
+        for i in range(n):
+            seq = f'GOPR0{ci}{i % 2}{ci}'
+            stem = f'{seq}_frame_{i:06d}'
+            image = osp.join(root, 'rgb_anon', condition, split, seq,
+                             f'{stem}_rgb_anon.png')
+            label = osp.join(root, 'gt', condition, split, seq,
+                             f'{stem}_gt_labelTrainIds.png')
+            _write_adverse_pair(image, label, rng)
+            write_png(label.replace('_labelTrainIds', '_invIds'),
+                      np.zeros((ADVERSE_H, ADVERSE_W), np.uint8))
+            write_png(osp.join(root, 'rgb_anon', condition, f'{split}_ref',
+                               seq, f'{stem}_rgb_ref_anon.png'),
+                      make_scene(rng, ADVERSE_H, ADVERSE_W)[0])
+            pairs.append((image, label))
+        written[condition] = sorted(pairs)
+    return written
+
+
+def write_dark_zurich(root: str, n: int = 3, seed: int = 4) -> List[tuple]:
+    """Dark Zurich val as ``Dark_Zurich_val_anon.zip`` unpacks (renamed to
+    ``root``): ``root/rgb_anon/val/night/{seq}/{seq}_frame_00000i_rgb_anon.png``
+    + ``root/gt/val/night/{seq}/..._gt_labelTrainIds.png`` (and the other
+    label files), with daytime references in ``rgb_anon/val/day``.
+    Returns ``[(image path, label path), ...]`` in file order."""
+    rng = np.random.default_rng(seed)
+    pairs = []
+    for i in range(n):
+        seq = f'GOPR03{5 + i % 2}6'
+        stem = f'{seq}_frame_{i:06d}'
+        image = osp.join(root, 'rgb_anon', 'val', 'night', seq,
+                         f'{stem}_rgb_anon.png')
+        label = osp.join(root, 'gt', 'val', 'night', seq,
+                         f'{stem}_gt_labelTrainIds.png')
+        _write_adverse_pair(image, label, rng)
+        write_png(label.replace('_labelTrainIds', '_invGray'),
+                  np.zeros((ADVERSE_H, ADVERSE_W), np.uint8))
+        write_png(osp.join(root, 'rgb_anon', 'val', 'day', f'{seq}_ref',
+                           f'{stem}_ref_rgb_anon.png'),
+                  make_scene(rng, ADVERSE_H, ADVERSE_W)[0])
+        pairs.append((image, label))
+    return sorted(pairs)

@@ -259,3 +259,18 @@ def test_protocol_pipelines_for_cityscapes():
 def test_bad_protocol_options_are_refused(kwargs, words):
     with pytest.raises(ConfigError, match=words):
         prepare_test_config(SYNTHETIC_CONFIG, None, **kwargs)
+
+
+def test_out_and_plot_dir_with_several_metrics():
+    """ACDC's two metrics (all of val, per condition): the predictions are
+    written once, each metric plots its own confusion matrices."""
+    cfg = prepare_test_config(
+        osp.join(REPO, 'configs', 'tests', 'acdc_val_dlv2_r101v1c.py'), None,
+        out_dir='preds', plot_dir='plots', aug_test=True)
+    overall, per_condition = cfg.test_evaluator
+    assert overall['output_dir'] == 'preds'
+    assert 'output_dir' not in per_condition
+    assert overall['plot_dir'] == per_condition['plot_dir'] == 'plots'
+    assert cfg.test_cfg == dict(type='DDBTestLoop', amp=False)
+    assert cfg.model['type'] == 'DDBTTAModel'
+    assert cfg.test_dataloader.dataset.pipeline[-1]['type'] == 'TestTimeAug'

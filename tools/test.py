@@ -26,7 +26,7 @@ from mmseg_ddb.apis import (SUPPORTED_METRICS, evaluate, metrics_record,  # noqa
 from mmseg_ddb.apis.test import (DEFAULT_AUG_SCALES, DEFAULT_SLIDE_CROP,  # noqa: E402
                                  DEFAULT_SLIDE_STRIDE)
 from mmseg_ddb.errors import ConfigError  # noqa: E402
-from mmseg_ddb.utils import user_errors_to_exit  # noqa: E402
+from mmseg_ddb.utils import check_gpu_id, user_errors_to_exit  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -95,7 +95,8 @@ def main(argv=None):
         plot_dir=args.plot_dir, mode=args.mode, slide_crop=args.slide_crop,
         slide_stride=args.slide_stride, aug_test=args.aug_test,
         aug_scales=args.aug_scales, aug_flip=not args.no_aug_flip)
-    if args.gpu_id is not None and torch.cuda.is_available():
+    if args.gpu_id is not None:
+        check_gpu_id(args.gpu_id)
         torch.cuda.set_device(args.gpu_id)
     try:
         metrics = evaluate(cfg, args.checkpoint, trust=args.trust_checkpoint)
@@ -107,7 +108,8 @@ def main(argv=None):
     record.update(config=args.config, checkpoint=args.checkpoint)
     means = {k: v for k, v in record.items()
              if k.startswith(('mIoU', 'mAcc', 'aAcc')) or '/mIoU' in k}
-    print(' '.join(f'{k}: {v:.2f}' for k, v in means.items()))
+    print(' '.join(f'{k}: {"nan" if v is None else format(v, ".2f")}'
+                   for k, v in means.items()))
     if args.metrics_out:
         write_json_atomic(args.metrics_out, record)
     return record

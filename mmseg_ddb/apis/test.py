@@ -148,12 +148,17 @@ def prepare_test_config(config: str, cfg_options: Optional[dict] = None,
     cfg.resume = False
     apply_test_protocol(cfg, config, **protocol)
     cfg.test_cfg = dict(type='DDBTestLoop', amp=amp)
-    for key, value in (('output_dir', out_dir), ('plot_dir', plot_dir)):
-        if value:
-            if cfg.test_evaluator.get('type') != 'DDBIoUMetric':
-                raise ConfigError(f'{config}: --out / --plot-dir need '
-                                  'test_evaluator type DDBIoUMetric')
-            cfg.test_evaluator[key] = value
+    if out_dir or plot_dir:
+        evaluators = cfg.test_evaluator if isinstance(
+            cfg.test_evaluator, (list, tuple)) else [cfg.test_evaluator]
+        ours = [e for e in evaluators if e.get('type') == 'DDBIoUMetric']
+        if not ours:
+            raise ConfigError(f'{config}: --out / --plot-dir need a '
+                              'test_evaluator of type DDBIoUMetric')
+        if out_dir:  # the predictions are the same for every metric
+            ours[0]['output_dir'] = out_dir
+        for metric in ours if plot_dir else ():
+            metric['plot_dir'] = plot_dir
     if show_dir:
         hook = cfg.default_hooks.setdefault(
             'visualization', dict(type='SegVisualizationHook'))
@@ -166,17 +171,22 @@ def prepare_test_config(config: str, cfg_options: Optional[dict] = None,
 
 def metrics_record(metrics: dict) -> dict:
     """``{"mIoU": .., "mAcc": .., "aAcc": .., "per_class": {name: IoU}}``
-    from the runner's metric dict (values in percent)."""
-    record = {k: v for k, v in metrics.items() if not k.startswith('IoU.')
-              and '/IoU.' not in k}
+    from the runner's metric dict (values in percent). With several target
+    sets, ``per_class`` is ``{set: {name: IoU}}`` (``all`` for the metric
+    over the whole test set); NaN becomes null."""
+    def finite(value):  # NaN -> null (strict JSON has no NaN)
+        return None if isinstance(value, float) and value != value else value
+
+    record = {k: finite(v) for k, v in metrics.items()
+              if not k.startswith('IoU.') and '/IoU.' not in k}
     per_class = {}
     for key, value in metrics.items():
         if key.startswith('IoU.') or '/IoU.' in key:
             prefix, _, name = key.rpartition('IoU.')
-            per_class.setdefault(prefix.rstrip('/'), {})[name] = (
-                None if value != value else value)  # NaN -> null
-    if list(per_class) == ['']:
-        record['per_class'] = per_class['']
+            per_class.setdefault(prefix.rstrip('/') or 'all',
+                                 {})[name] = finite(value)
+    if list(per_class) == ['all']:
+        record['per_class'] = per_class['all']
     else:
         record['per_class'] = per_class
     return record

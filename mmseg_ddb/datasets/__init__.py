@@ -1,4 +1,6 @@
+from .acdc import ACDC_CONDITIONS, ACDCDataset
 from .cityscapes import DDBCityscapesDataset
+from .dark_zurich import DDBDarkZurichDataset
 from .gta import GTADataset
 from .mapillary import MapillaryDataset
 from .synscapes import SynscapesDataset
@@ -9,5 +11,6 @@ from .transforms import DDBLoadAnnotations, DDBLoadImageFromFile
 __all__ = [
     'DDBCityscapesDataset', 'GTADataset', 'MapillaryDataset',
     'SynscapesDataset', 'SynthiaDataset', 'SYNTHIA_16_CLASSES',
-    'SYNTHIA_13_CLASSES', 'DDBLoadAnnotations', 'DDBLoadImageFromFile', 'UDADataset'
+    'SYNTHIA_13_CLASSES', 'DDBLoadAnnotations', 'DDBLoadImageFromFile', 'UDADataset',
+    'ACDCDataset', 'ACDC_CONDITIONS', 'DDBDarkZurichDataset'
 ]

@@ -2,7 +2,7 @@
 optional built-in synthetic data."""
 import os
 import os.path as osp
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from mmseg.datasets import BaseSegDataset
 
@@ -16,8 +16,15 @@ CITYSCAPES_METAINFO = dict(
 
 def _list_files(root: str, suffix: str) -> List[str]:
     """Files under ``root`` ending in ``suffix``, relative, sorted."""
+    def unreadable(exc: OSError) -> None:
+        raise DataError(
+            f'cannot list folder {exc.filename or root}: '
+            f'{exc.strerror or exc}; fix its permissions (e.g. chmod a+rx) '
+            'or run as a user who can read it.') from exc
+
     found = []
-    for dirpath, _, files in os.walk(root, followlinks=True):
+    for dirpath, _, files in os.walk(root, onerror=unreadable,
+                                     followlinks=True):
         rel = osp.relpath(dirpath, root)
         for name in files:
             if name.endswith(suffix) and not name.startswith('.tmp-'):
@@ -47,11 +54,25 @@ class CheckedSegDatasetMixin:
                              **synthetic)
         super().__init__(*args, **kwargs)
 
+    def folder_pairs(self) -> List[Tuple[Optional[str], Optional[str]]]:
+        """The ``(image folder, label folder or None)`` pairs to read, in
+        order: ``data_prefix``'s one pair by default. Datasets split into
+        sub-folders (ACDC's weather conditions) return one pair per
+        sub-folder; each is checked on its own."""
+        return [(self.data_prefix.get('img_path', None),
+                 self.data_prefix.get('seg_map_path', None))]
+
     def load_data_list(self) -> List[dict]:
-        img_dir = self.data_prefix.get('img_path', None)
-        ann_dir = self.data_prefix.get('seg_map_path', None)
         if self.ann_file and osp.isfile(self.ann_file):
             return super().load_data_list()
+        data_list = []
+        for img_dir, ann_dir in self.folder_pairs():
+            data_list.extend(self._load_folder(img_dir, ann_dir))
+        return data_list
+
+    def _load_folder(self, img_dir: Optional[str],
+                     ann_dir: Optional[str]) -> List[dict]:
+        """The checked samples of one image folder and its label folder."""
         if not img_dir or not osp.isdir(img_dir):
             raise DataError(
                 f'{type(self).__name__}: image folder {img_dir!r} does not '
@@ -62,7 +83,14 @@ class CheckedSegDatasetMixin:
                 f'{type(self).__name__}: no "*{self.img_suffix}" image in '
                 f'{img_dir!r} (empty split?). {self.prepare_hint}.')
         if ann_dir is None:
-            return super().load_data_list()
+            if img_dir == self.data_prefix.get('img_path', None):
+                # data_prefix's own folder: mmseg's listing, as always
+                return super().load_data_list()
+            return [
+                dict(img_path=osp.join(img_dir, i), label_map=self.label_map,
+                     reduce_zero_label=self.reduce_zero_label, seg_fields=[])
+                for i in images
+            ]
         if not osp.isdir(ann_dir):
             raise DataError(
                 f'{type(self).__name__}: label folder {ann_dir!r} does not '

@@ -9,7 +9,8 @@ class DDBCityscapesDataset(CityscapesLabelDataset):
 
     ``data_root/leftImg8bit/{split}/{city}/X_leftImg8bit.png`` with
     ``data_root/gtFine/{split}/{city}/X_gtFine_labelTrainIds.png``.
-    Also used for ACDC / Dark Zurich style sets with the same suffixes.
+    ACDC and Dark Zurich have their own classes (``acdc.py``,
+    ``dark_zurich.py``).
     """
 
     prepare_hint = ('run `python tools/convert_datasets/cityscapes.py '
