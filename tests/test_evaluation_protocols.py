@@ -97,6 +97,7 @@ def runs(tiny_data, tmp_path_factory):
         'st': (str(tmp / 'st.pth'), []),
         'ckd': (str(tmp / 'ckd.pth'), []),
         'amp': (native, ['--amp']),
+        'batch3': (native, ['--batch-size', '3']),
         # the window covers the whole 128x256 image: the same as whole
         'slide_whole': (native, ['--mode', 'slide', '--slide-crop', '128',
                                  '256', '--slide-stride', '128', '256']),
@@ -168,6 +169,12 @@ def test_plot_dir_confusion_matrix_is_the_one_of_the_predictions(
     assert np.array_equal(conf, expected)
     image = cv2.imread(str(plot / 'confusion_matrix.png'))
     assert image is not None and min(image.shape[:2]) >= 400
+
+
+def test_batched_evaluation_predicts_the_same(runs):
+    assert runs['out']['batch3'].keys() == runs['out']['native'].keys()
+    for name, pred in runs['out']['native'].items():
+        assert np.array_equal(runs['out']['batch3'][name], pred), name
 
 
 def test_slide_with_one_window_equals_whole(runs):

@@ -62,6 +62,9 @@ def parse_args(argv=None):
                         help='--aug-test scale ratios (default: %(default)s)')
     parser.add_argument('--no-aug-flip', action='store_true',
                         help='--aug-test without the flipped views')
+    parser.add_argument('--batch-size', type=int, default=None,
+                        help='images per test batch (default: the '
+                        'config\'s, 1)')
     parser.add_argument('--amp', action='store_true',
                         help='run the network in bf16 (fp16 on GPUs without '
                         'bf16); softmax and metric stay fp32')
@@ -89,6 +92,11 @@ def main(argv=None):
     if unknown:
         raise ConfigError(f'--eval {" ".join(unknown)}: not supported; use '
                           f'{", ".join(SUPPORTED_METRICS)}')
+    if args.batch_size is not None:
+        if args.batch_size < 1:
+            raise ConfigError(f'--batch-size {args.batch_size}: must be >= 1')
+        args.cfg_options = dict(args.cfg_options or {})
+        args.cfg_options['test_dataloader.batch_size'] = args.batch_size
     cfg = prepare_test_config(
         args.config, args.cfg_options, args.work_dir, args.launcher,
         args.show_dir, amp=args.amp, out_dir=args.out,
