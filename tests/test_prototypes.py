@@ -12,7 +12,8 @@ from mmseg_ddb.models.uda.prototypes import (PrototypeEstimator, check_prototype
                                              rectification_weights, rectify_logits,
                                              rectify_probabilities,
                                              soft_distillation_loss,
-                                             update_prototypes_)
+                                             update_prototypes_,
+                                             upsampled_squared_distances)
 
 
 def one_hot_logits(labels, num_classes, scale=5.0):
@@ -350,3 +351,60 @@ def test_rectification_weight_properties(seed, num_classes, dim, temperature):
     shifted = rectification_weights(features + shift.view(1, dim, 1, 1), protos + shift,
                                     temperature)
     torch.testing.assert_close(shifted, weights, atol=1e-5, rtol=1e-4)
+
+
+# ------------------------------------------- rectification at the crop's size
+
+def _upsampled_reference(features, protos, size, align_corners):
+    """The original's way: materialise the upsampled features (float64),
+    then exact pairwise distances."""
+    up = F.interpolate(features.double(), size=size, mode='bilinear',
+                       align_corners=align_corners)
+    b, d = up.shape[:2]
+    pixels = up.flatten(2).transpose(1, 2)
+    dist = torch.cdist(pixels, protos.double().expand(b, -1, -1),
+                       compute_mode='donot_use_mm_for_euclid_dist')
+    return dist.transpose(1, 2).reshape(b, -1, *size)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), h=st.integers(1, 9),
+       w=st.integers(1, 9), out_h=st.integers(1, 40), out_w=st.integers(1, 40),
+       align_corners=st.booleans(), offset=st.sampled_from([0., 500.]))
+def test_upsampled_distances_equal_distances_of_upsampled_features(
+        seed, h, w, out_h, out_w, align_corners, offset):
+    """Any sizes (up- and downsampling, ratios that are not integers), both
+    corner conventions, features far from the origin."""
+    gen = torch.Generator().manual_seed(seed)
+    features = torch.relu(torch.randn(2, 6, h, w, generator=gen,
+                                      dtype=torch.float64)) * 3 + offset
+    protos = torch.relu(torch.randn(5, 6, generator=gen,
+                                    dtype=torch.float64)) * 3 + offset
+    protos[0] = features[1, :, h // 2, w // 2]  # a pixel on a prototype
+    size = (out_h, out_w)
+    expected = _upsampled_reference(features, protos, size, align_corners)
+    got = upsampled_squared_distances(features, protos, size, align_corners)
+    assert got.dtype == torch.float64 and got.shape == expected.shape
+    # the expanded form's float64 rounding is ~1e-16 of the squared norms
+    # (features far from the origin: 1e-16 * 1.5e6, still far below the
+    # fp32 rounding of such features)
+    scale = float(features.pow(2).sum(1).max() + protos.pow(2).sum(1).max())
+    torch.testing.assert_close(got, expected ** 2, atol=1e-13 * scale,
+                               rtol=1e-12)
+
+
+def test_rectification_weights_at_crop_size_match_the_materialised_path():
+    gen = torch.Generator().manual_seed(3)
+    features = torch.relu(torch.randn(2, 32, 8, 8, generator=gen)) * 4
+    protos = torch.relu(torch.randn(19, 32, generator=gen)) * 4
+    for temperature in (1.0, 0.3):
+        dist = _upsampled_reference(features, protos, (64, 64), False)
+        expected = torch.softmax(-dist / temperature, dim=1).float()
+        got = rectification_weights(features, protos, temperature,
+                                    size=(64, 64))
+        assert got.dtype == torch.float32 and got.shape == (2, 19, 64, 64)
+        torch.testing.assert_close(got, expected, atol=1e-6, rtol=1e-5)
+    # the same size as the features: the direct path
+    torch.testing.assert_close(
+        rectification_weights(features, protos, size=(8, 8)),
+        rectification_weights(features, protos))

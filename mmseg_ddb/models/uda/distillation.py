@@ -143,11 +143,17 @@ class CrossPathDistillation(UDASegmentor):
         size = inputs.shape[2:]
         logits_list, probs_list, weights_list = [], [], []
         for teacher, protos in zip(self.teachers, self.prototypes):
-            logits, feats = teacher.logits_and_features(inputs, size=size)
-            logits = logits.float()
+            # features stay at the decoder's resolution: the weights of
+            # the features upsampled to the crop are computed without
+            # materialising them (rectification_weights(size=...))
+            logits, feats = teacher.logits_and_features(inputs)
+            logits = F.interpolate(logits.float(), size=size,
+                                   mode='bilinear',
+                                   align_corners=teacher.align_corners)
             if self.proto_rectify:
-                weights = rectification_weights(feats, protos,
-                                                self.proto_temperature)
+                weights = rectification_weights(
+                    feats, protos, self.proto_temperature, size=size,
+                    align_corners=teacher.align_corners)
                 if self.rectify_on_prob:
                     probs = rectify_probabilities(
                         logits.softmax(dim=1), weights, self.renormalize)

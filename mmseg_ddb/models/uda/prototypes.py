@@ -209,19 +209,103 @@ class PrototypeEstimator:
         return self.prototypes.clone()
 
 
-def rectification_weights(features: Tensor,
-                          prototypes: Tensor,
-                          temperature: float = 1.0) -> Tensor:
-    """Prototype weights ``softmax_c(-||f - P_c||_2 / T)`` (METHOD.md 2.5).
+def _linear_taps(in_size: int, out_size: int, align_corners: bool,
+                 device: torch.device) -> Tuple[Tensor, Tensor]:
+    """First source index and the weight of the second tap of every output
+    position of 1-D linear interpolation, as ``F.interpolate(size=...)``
+    computes them (the second tap is ``index + 1``, read from a map padded
+    by one replicated row / column, which reproduces the border clamp)."""
+    dst = torch.arange(out_size, dtype=torch.float64, device=device)
+    if align_corners:
+        src = dst * ((in_size - 1) / (out_size - 1) if out_size > 1 else 0.)
+    else:
+        src = ((dst + 0.5) * (in_size / out_size) - 0.5).clamp(min=0)
+    index = src.floor().long().clamp(max=in_size - 1)
+    return index, src - index
 
-    Computed in fp32 with exact pairwise differences (``torch.cdist`` without the
-    matrix-product shortcut, which loses precision near a prototype). With the
-    original temperature 1 the weights are nearly one-hot (METHOD.md 6.6).
+
+def upsampled_squared_distances(features: Tensor,
+                                  prototypes: Tensor,
+                                  size: Tuple[int, int],
+                                  align_corners: bool = False) -> Tensor:
+    """``||up(f) - P_c||_2^2`` for the bilinearly upsampled features
+    ``up(f)``, without materialising ``up(f)``.
+
+    Bilinear upsampling is linear, so every term of
+    ``||up(f)||^2 - 2 up(f).P_c + ||P_c||^2`` can be computed at the
+    decoder's resolution and interpolated with the same four taps: the dot
+    products with the prototypes (K maps instead of D) and the Gram products
+    of each pixel with its right, lower and diagonal neighbours (ten maps).
+    Everything is in float64, whose rounding (~1e-16 of ``||f||^2``) stays
+    far below the fp32 rounding of the direct form, so distances near a
+    prototype keep their precision. Equals
+    ``torch.cdist(F.interpolate(features, size, mode='bilinear'), P)`` up to
+    floating-point rounding, at a fraction of its time and memory.
 
     Args:
-        features (Tensor): Features [B, D, H, W].
+        features (Tensor): Features [B, D, h, w] at the decoder's resolution.
+        prototypes (Tensor): Prototypes [K, D].
+        size (tuple[int, int]): Output (H, W).
+        align_corners (bool): As in the upsampling it replaces.
+
+    Returns:
+        Tensor: Squared distances [B, K, H, W], float64 (may be slightly
+        negative from rounding where a pixel sits on a prototype).
+    """
+    f = features.double()
+    protos = prototypes.to(f)
+    h, w = f.shape[2:]
+    yi, ly = _linear_taps(h, size[0], align_corners, f.device)
+    xi, lx = _linear_taps(w, size[1], align_corners, f.device)
+    padded = F.pad(f, (0, 1, 0, 1), mode='replicate')  # [B, D, h+1, w+1]
+    corner = {(a, b): padded[:, :, a:a + h, b:b + w]
+              for a in (0, 1) for b in (0, 1)}
+
+    def dot(p, q):  # [B, h, w]
+        return (corner[p] * corner[q]).sum(1)
+
+    def gather(maps: Tensor) -> Tensor:  # [..., h, w] -> [..., H, W]
+        return maps.index_select(-2, yi).index_select(-1, xi)
+
+    row = [(1 - ly).view(-1, 1), ly.view(-1, 1)]  # [H, 1] weights a_0, a_1
+    col = [(1 - lx).view(1, -1), lx.view(1, -1)]  # [1, W] weights b_0, b_1
+    keys = list(corner)
+    norm2 = 0
+    for i, p in enumerate(keys):
+        for q in keys[i:]:
+            weight = row[p[0]] * row[q[0]] * col[p[1]] * col[q[1]]
+            norm2 = norm2 + (1 if p == q else 2) * weight * gather(dot(p, q))
+    # the cross term is linear in the features: interpolate its K maps
+    cross = F.interpolate(torch.einsum('bdhw,kd->bkhw', f, protos), size=size,
+                          mode='bilinear', align_corners=align_corners)
+    dist2 = cross.mul_(-2).add_(norm2.unsqueeze(1)).add_(
+        protos.pow(2).sum(1).view(1, -1, 1, 1))
+    return dist2
+
+
+def rectification_weights(features: Tensor,
+                          prototypes: Tensor,
+                          temperature: float = 1.0,
+                          size: Optional[Tuple[int, int]] = None,
+                          align_corners: bool = False) -> Tensor:
+    """Prototype weights ``softmax_c(-||f - P_c||_2 / T)`` (METHOD.md 2.5).
+
+    Without ``size``: distances of the given features, in fp32 with exact
+    pairwise differences (``torch.cdist`` without the matrix-product
+    shortcut, which loses precision near a prototype). With ``size``: the
+    distances of the features bilinearly upsampled to ``size`` (the teachers'
+    features at the crop's resolution, as the original), computed by
+    :func:`upsampled_squared_distances` in float64 without materialising
+    the upsampled features. With the original temperature 1 the weights are
+    nearly one-hot (METHOD.md 6.6).
+
+    Args:
+        features (Tensor): Features [B, D, h, w].
         prototypes (Tensor): Prototypes [K, D].
         temperature (float): Softmax temperature T > 0. Default: 1.0.
+        size (tuple[int, int], optional): Upsample the features to this
+            (H, W) first (bilinear).
+        align_corners (bool): Of that upsampling. Default: False.
 
     Returns:
         Tensor: Weights [B, K, H, W] fp32, summing to 1 over K.
@@ -232,6 +316,12 @@ def rectification_weights(features: Tensor,
                          f'{tuple(prototypes.shape)} must be [B, D, H, W] and [K, D]')
     if temperature <= 0:
         raise ValueError(f'temperature must be > 0, got {temperature}')
+    if size is not None and tuple(size) != tuple(features.shape[2:]):
+        dist2 = upsampled_squared_distances(features, prototypes,
+                                            tuple(size), align_corners)
+        # the cancellation-prone sum is done in float64; the rest in fp32
+        dist = dist2.float().clamp_(min=0).sqrt_()
+        return torch.softmax(dist.div_(-temperature), dim=1)
     batch, dim, height, width = features.shape
     pixels = features.float().flatten(2).transpose(1, 2)  # [B, N, D]
     protos = prototypes.to(pixels).unsqueeze(0).expand(batch, -1, dim)  # [B, K, D]
