@@ -334,14 +334,17 @@ def test_show_dir_saves_painted_predictions(trained, tiny_data, tmp_path):
     assert len(painted) == 4  # one per val image
 
 
-def test_benchmark_reports_every_field(tmp_path):
+@pytest.mark.parametrize('extra', [[], ['--amp', '--channels-last']])
+def test_benchmark_reports_every_field(tmp_path, extra):
     out = tmp_path / 'bench.json'
     ok(run([sys.executable, BENCHMARK,
             osp.join(REPO, 'configs', 'synthetic', 'st_cu_synthetic.py'),
             '--iters', '1', '--warmup', '0', '--batch-size', '1',
-            '--crop', '64', '--loader-batches', '0', '--out', str(out)],
-           tmp_path))
+            '--crop', '64', '--loader-batches', '0', '--out', str(out),
+            *extra], tmp_path))
     res = json.loads(out.read_text())
+    assert res['amp'] == bool(extra) and res['channels_last'] == bool(extra)
+    assert res['amp_dtype'] == ('torch.bfloat16' if extra else None)
     for key in ('supervised_ms', 'st_ms', 'ckd_ms', 'inference_ms',
                 'st_over_supervised', 'ckd_over_supervised', 'bridging_ms',
                 'bridging_share_of_st', 'supervised_peak_mb', 'st_peak_mb',

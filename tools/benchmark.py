@@ -1,7 +1,8 @@
 """Time a supervised, an ST and a CKD step and inference side by side.
 
     python tools/benchmark.py CONFIG [--device cpu|cuda] [--iters 10]
-        [--warmup 3] [--amp] [--batch-size N] [--crop N] [--out FILE.json]
+        [--warmup 3] [--amp] [--channels-last] [--batch-size N] [--crop N]
+        [--out FILE.json]
 
 Reports milliseconds per iteration (median), the ratios ST/supervised and
 CKD/supervised, the share of the ST step spent in bridging + augmentation +
@@ -32,7 +33,10 @@ def parse_args(argv=None):
     p.add_argument('--device', default=None, help='cpu or cuda')
     p.add_argument('--iters', type=int, default=10)
     p.add_argument('--warmup', type=int, default=3)
-    p.add_argument('--amp', action='store_true', help='bf16 autocast')
+    p.add_argument('--amp', action='store_true',
+                   help='bf16 autocast (fp16 on GPUs without bf16)')
+    p.add_argument('--channels-last', action='store_true',
+                   help='models and inputs in channels_last memory format')
     p.add_argument('--batch-size', type=int, default=None)
     p.add_argument('--crop', type=int, default=None,
                    help='square crop size (default: the config\'s)')
@@ -60,7 +64,8 @@ def main(argv=None):
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     res = run_benchmark(cfg, device, args.iters, args.warmup, args.amp,
-                        args.batch_size, args.crop, args.loader_batches)
+                        args.batch_size, args.crop, args.loader_batches,
+                        channels_last=args.channels_last)
     res['config'] = args.config
     res['torch'] = torch.__version__
     res['threads'] = torch.get_num_threads()

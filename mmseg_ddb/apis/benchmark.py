@@ -17,6 +17,8 @@ from mmseg.structures import SegDataSample
 from mmengine.structures import PixelData
 
 from ..utils import iter_dicts
+from ..utils.amp import amp_dtype
+from ..utils.amp import autocast as amp_autocast
 from ..models.uda.bridging import make_mask, mix, photometric_augment
 from ..models.uda.teacher import ema_alpha, ema_update_
 
@@ -79,7 +81,7 @@ def run_benchmark(cfg: Config, device: str = 'cpu', iters: int = 10,
                   warmup: int = 3, amp: bool = False,
                   batch_size: Optional[int] = None,
                   crop: Optional[int] = None, loader_batches: int = 20,
-                  flops: bool = True) -> Dict:
+                  flops: bool = True, channels_last: bool = False) -> Dict:
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     dev = torch.device(device)
     seg_cfg = copy.deepcopy(cfg.model)
@@ -91,18 +93,18 @@ def run_benchmark(cfg: Config, device: str = 'cpu', iters: int = 10,
     bs = batch_size or cfg.train_dataloader.get('batch_size', 2)
     size = crop or seg_cfg.data_preprocessor.get('size', (512, 512))[0]
     torch.manual_seed(0)
-    x_s = torch.randn(bs, 3, size, size, device=dev)
-    x_t = torch.randn(bs, 3, size, size, device=dev)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    x_s = torch.randn(bs, 3, size, size, device=dev).to(memory_format=fmt)
+    x_t = torch.randn(bs, 3, size, size, device=dev).to(memory_format=fmt)
     labels = torch.randint(0, 19, (bs, size, size), device=dev)
     source = dict(inputs=x_s, data_samples=_samples(labels))
     target = dict(inputs=x_t, data_samples=_samples(labels))
-    dtype = torch.bfloat16 if dev.type == 'cuda' and \
-        torch.cuda.is_bf16_supported() else torch.float16
-    if dev.type == 'cpu':
-        dtype = torch.bfloat16
-
     def autocast():
-        return torch.autocast(dev.type, dtype=dtype, enabled=amp)
+        return amp_autocast(dev.type, amp)
+
+    def build(model_cfg):
+        model = MODELS.build(model_cfg).to(dev).train()
+        return model.to(memory_format=fmt)
 
     def optimizer_for(model):
         params = [p for p in model.parameters() if p.requires_grad]
@@ -120,19 +122,20 @@ def run_benchmark(cfg: Config, device: str = 'cpu', iters: int = 10,
             opt.zero_grad(set_to_none=True)
         return step
 
-    results = dict(device=str(dev), amp=amp, batch_size=bs, crop=size,
+    results = dict(device=str(dev), amp=amp,
+                   amp_dtype=str(amp_dtype(dev.type)) if amp else None,
+                   channels_last=channels_last, batch_size=bs, crop=size,
                    iters=iters, warmup=warmup)
 
     # supervised
-    sup = MODELS.build(copy.deepcopy(seg_cfg)).to(dev).train()
+    sup = build(copy.deepcopy(seg_cfg))
     sup_step = step_fn(sup, lambda: sup.loss(x_s, source['data_samples']))
     _reset_peak(dev)
     results['supervised_ms'] = time_fn(sup_step, dev, iters, warmup)
     results['supervised_peak_mb'] = peak_memory_mb(dev)
 
     # Stage 1: self-training (class path: the heavier mask)
-    st = MODELS.build(dict(type='SelfTraining', segmentor=seg_cfg,
-                           mask='class')).to(dev).train()
+    st = build(dict(type='SelfTraining', segmentor=seg_cfg, mask='class'))
     st.local_iter = 1
     st_step = step_fn(st, lambda: st.loss(source, target))
     _reset_peak(dev)
@@ -153,9 +156,8 @@ def run_benchmark(cfg: Config, device: str = 'cpu', iters: int = 10,
     del st
 
     # Stage 2: distillation with two teachers and prototypes
-    ckd = MODELS.build(dict(
-        type='CrossPathDistillation', segmentor=seg_cfg,
-        teachers=[dict(name='cu'), dict(name='ca')])).to(dev).train()
+    ckd = build(dict(type='CrossPathDistillation', segmentor=seg_cfg,
+                     teachers=[dict(name='cu'), dict(name='ca')]))
     ckd.prototypes.normal_()
     ckd_step = step_fn(ckd, lambda: ckd.loss(source, target))
     _reset_peak(dev)
