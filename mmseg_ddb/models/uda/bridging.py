@@ -113,16 +113,22 @@ def class_mask(labels: Tensor, *, generator: Optional[torch.Generator] = None) -
     """
     if labels.dim() != 3:
         raise ValueError(f'expected labels [B, H, W], got shape {tuple(labels.shape)}')
-    draw_device = _draw_device(generator, labels.device)
-    masks = []
-    # torch.unique gives a data-dependent size, so a loop over the batch is unavoidable.
-    for label_map in labels:
-        classes = torch.unique(label_map)
-        num_classes = classes.numel()
-        picked = torch.randperm(num_classes, generator=generator, device=draw_device)
-        picked = picked[:math.ceil(num_classes / 2)].to(labels.device, non_blocking=True)
-        masks.append(torch.isin(label_map, classes[picked]))
-    return torch.stack(masks).unsqueeze(1).float()
+    if labels.is_floating_point():
+        raise ValueError(f'expected integer labels, got {labels.dtype}')
+    batch_size = labels.shape[0]
+    flat = labels.reshape(batch_size, -1).long()
+    # Which of the 256 label values occur in each sample, then a random
+    # order of the values: the present ones ranked first ``ceil(n / 2)`` are
+    # picked. Batch-wise, with no data-dependent shape, so nothing waits for
+    # the device (a torch.unique per sample would).
+    present = torch.zeros(batch_size, 256, dtype=torch.bool, device=labels.device)
+    present.scatter_(1, flat, True)
+    scores = _rand((batch_size, 256), labels.device, generator)
+    scores = scores.masked_fill(~present, 2.0)  # absent values rank last
+    rank = scores.argsort(dim=1).argsort(dim=1)
+    wanted = (present.sum(dim=1, keepdim=True) + 1) // 2
+    picked = present & (rank < wanted)
+    return picked.gather(1, flat).view_as(labels).unsqueeze(1).float()
 
 
 def zero_mask(batch_size: int, height: int, width: int, *, device: DeviceLike = None) -> Tensor:
