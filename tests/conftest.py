@@ -218,3 +218,41 @@ def write_dark_zurich(root: str, n: int = 3, seed: int = 4) -> List[tuple]:
                   make_scene(rng, ADVERSE_H, ADVERSE_W)[0])
         pairs.append((image, label))
     return sorted(pairs)
+
+
+# ---------------------------------------------------------------------------
+# the evaluation protocol by hand (independent of the package's pipeline)
+# ---------------------------------------------------------------------------
+#: ImageNet mean / std of the configs' data preprocessor (RGB)
+IMAGENET_MEAN = np.array([123.675, 116.28, 103.53])
+IMAGENET_STD = np.array([58.395, 57.12, 57.375])
+
+
+def normalised_input(bgr: np.ndarray):
+    """A BGR uint8 image as the network sees it: RGB, normalised,
+    [1, 3, H, W] float32."""
+    import torch
+    x = (bgr[..., ::-1] - IMAGENET_MEAN) / IMAGENET_STD
+    return torch.from_numpy(x.astype(np.float32)).permute(2, 0, 1)[None]
+
+
+def protocol_prediction(model, x, label_shape) -> np.ndarray:
+    """METHOD.md 3 by hand: logits resized to the input, softmax resized to
+    the label size, argmax."""
+    import torch
+    import torch.nn.functional as F
+    with torch.no_grad():
+        logits = model.decode_head(model.backbone(x))
+        logits = F.interpolate(logits, x.shape[2:], mode='bilinear',
+                               align_corners=False)
+        probs = F.interpolate(logits.softmax(1), tuple(label_shape),
+                              mode='bilinear', align_corners=False)
+    return probs[0].argmax(0).numpy()
+
+
+def add_to_confusion(conf: np.ndarray, label: np.ndarray,
+                     pred: np.ndarray, ignore: int = IGNORE) -> np.ndarray:
+    """Accumulate one image into ``conf`` (rows: label), ignore left out."""
+    keep = label != ignore
+    np.add.at(conf, (label[keep], pred[keep]), 1)
+    return conf

@@ -14,7 +14,6 @@ import cv2
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from mmengine.registry import init_default_scope
 
 import mmseg_ddb  # noqa: F401
@@ -25,7 +24,8 @@ from mmseg_ddb.errors import ConfigError, DataError
 from mmseg_ddb.utils import load_config
 
 from conftest import (ACDC_CONDITIONS, ADVERSE_H, ADVERSE_W, REPO,
-                      cfg_option_args, write_acdc, write_dark_zurich)
+                      add_to_confusion, cfg_option_args, normalised_input,
+                      protocol_prediction, write_acdc, write_dark_zurich)
 
 init_default_scope('mmseg')
 LOAD = [dict(type='DDBLoadImageFromFile'), dict(type='DDBLoadAnnotations')]
@@ -227,8 +227,6 @@ MODEL_OPTIONS = {
     'model.decode_head.channels': 64,
 }
 TEST_SCALE = (256, 128)
-MEAN = np.array([123.675, 116.28, 103.53])
-STD = np.array([58.395, 57.12, 57.375])
 
 
 def tiny_model():
@@ -248,8 +246,7 @@ def network_input(path):
     s = min(max(TEST_SCALE) / max(h, w), min(TEST_SCALE) / min(h, w))
     bgr = cv2.resize(bgr, (int(w * s + 0.5), int(h * s + 0.5)),
                      interpolation=cv2.INTER_LINEAR)
-    x = torch.from_numpy(((bgr[..., ::-1] - MEAN) / STD).astype(np.float32))
-    return x.permute(2, 0, 1)[None]
+    return normalised_input(bgr)
 
 
 def fit_tiny_checkpoint(pairs, path):
@@ -304,17 +301,9 @@ def confusion_by_hand(checkpoint, pairs):
     confs = []
     for img_path, lbl_path in pairs:
         label = cv2.imread(lbl_path, cv2.IMREAD_UNCHANGED)
-        x = network_input(img_path)
-        with torch.no_grad():
-            logits = model.decode_head(model.backbone(x))
-            logits = F.interpolate(logits, x.shape[2:], mode='bilinear',
-                                   align_corners=False)
-            probs = F.interpolate(logits.softmax(1), label.shape,
-                                  mode='bilinear', align_corners=False)
-        pred = probs[0].argmax(0).numpy()
-        keep = label != 255
-        conf = np.zeros((19, 19), np.int64)
-        np.add.at(conf, (label[keep], pred[keep]), 1)
+        pred = protocol_prediction(model, network_input(img_path),
+                                   label.shape)
+        conf = add_to_confusion(np.zeros((19, 19), np.int64), label, pred)
         confs.append(conf)
     return confs
 

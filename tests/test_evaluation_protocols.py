@@ -21,12 +21,11 @@ from mmseg_ddb.apis.test import (aug_test_pipeline, full_resolution_pipeline,
                                  prepare_test_config)
 from mmseg_ddb.errors import ConfigError
 
-from conftest import REPO, SYNTHETIC_CONFIG, cfg_option_args, loader_options
+from conftest import (REPO, SYNTHETIC_CONFIG, cfg_option_args,
+                      loader_options, normalised_input)
 
 TEST = osp.join(REPO, 'tools', 'test.py')
 ENV = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
-MEAN = np.array([123.675, 116.28, 103.53])
-STD = np.array([58.395, 57.12, 57.375])
 CITYSCAPES_TEST = [
     dict(type='DDBLoadImageFromFile'),
     dict(type='Resize', scale=(1024, 512), keep_ratio=True),
@@ -57,9 +56,7 @@ def prefixed(state_dict, prefix):
 
 
 def normalised(path):
-    rgb = cv2.imread(path)[..., ::-1]
-    x = torch.from_numpy(((rgb - MEAN) / STD).astype(np.float32))
-    return x.permute(2, 0, 1)[None]
+    return normalised_input(cv2.imread(path))
 
 
 def read_dir(folder):

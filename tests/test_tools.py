@@ -18,7 +18,6 @@ import cv2
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
@@ -26,7 +25,9 @@ import mmseg_ddb  # noqa: F401
 from mmseg.registry import MODELS
 from mmseg_ddb.datasets.base import CITYSCAPES_METAINFO
 
-from conftest import REPO, SYNTHETIC_CONFIG, cfg_option_args, tiny_options
+from conftest import (REPO, SYNTHETIC_CONFIG, add_to_confusion,
+                      cfg_option_args, normalised_input, protocol_prediction,
+                      tiny_options)
 
 TRAIN = osp.join(REPO, 'tools', 'train.py')
 TEST = osp.join(REPO, 'tools', 'test.py')
@@ -36,8 +37,6 @@ DIST_TRAIN = osp.join(REPO, 'tools', 'dist_train.sh')
 ENV = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1',
            PYTHON=sys.executable)
 TIMEOUT = 300
-MEAN = np.array([123.675, 116.28, 103.53])
-STD = np.array([58.395, 57.12, 57.375])
 
 
 def train_options(root, **extra):
@@ -92,18 +91,10 @@ def protocol_miou(cfg, checkpoint, image_dir, label_dir):
         label_path = path.replace(image_dir, label_dir).replace(
             '_leftImg8bit.png', '_gtFine_labelTrainIds.png')
         label = cv2.imread(label_path, cv2.IMREAD_UNCHANGED)
-        rgb = cv2.imread(path)[..., ::-1]
-        x = torch.from_numpy(((rgb - MEAN) / STD).astype(np.float32))
-        x = x.permute(2, 0, 1)[None]
-        with torch.no_grad():
-            logits = model.decode_head(model.backbone(x))
-            logits = F.interpolate(logits, x.shape[2:], mode='bilinear',
-                                   align_corners=False)
-            probs = F.interpolate(logits.softmax(1), label.shape,
-                                  mode='bilinear', align_corners=False)
-        pred = probs[0].argmax(0).numpy()
+        pred = protocol_prediction(model, normalised_input(cv2.imread(path)),
+                                   label.shape)
+        add_to_confusion(conf, label, pred)
         keep = label != 255
-        np.add.at(conf, (label[keep], pred[keep]), 1)
         predicted |= set(np.unique(pred[keep]).tolist())
     tp = np.diag(conf)
     union = conf.sum(0) + conf.sum(1) - tp
