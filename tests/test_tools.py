@@ -325,7 +325,9 @@ def test_show_dir_saves_painted_predictions(trained, tiny_data, tmp_path):
     assert len(painted) == 4  # one per val image
 
 
-@pytest.mark.parametrize('extra', [[], ['--amp', '--channels-last']])
+@pytest.mark.parametrize('extra', [[], ['--amp', '--channels-last',
+                                         '--infer-shape', '32', '64',
+                                         '--infer-label-shape', '64', '128']])
 def test_benchmark_reports_every_field(tmp_path, extra):
     out = tmp_path / 'bench.json'
     ok(run([sys.executable, BENCHMARK,
@@ -336,6 +338,7 @@ def test_benchmark_reports_every_field(tmp_path, extra):
     res = json.loads(out.read_text())
     assert res['amp'] == bool(extra) and res['channels_last'] == bool(extra)
     assert res['amp_dtype'] == ('torch.bfloat16' if extra else None)
+    assert res['inference_label_shape'] == ([64, 128] if extra else [64, 64])
     for key in ('supervised_ms', 'st_ms', 'ckd_ms', 'inference_ms',
                 'st_over_supervised', 'ckd_over_supervised', 'bridging_ms',
                 'bridging_share_of_st', 'supervised_peak_mb', 'st_peak_mb',

@@ -40,6 +40,13 @@ def parse_args(argv=None):
     p.add_argument('--batch-size', type=int, default=None)
     p.add_argument('--crop', type=int, default=None,
                    help='square crop size (default: the config\'s)')
+    p.add_argument('--infer-shape', type=int, nargs=2, metavar=('H', 'W'),
+                   help='inference input size (default: the crop), e.g. '
+                   '512 1024 for the Cityscapes protocol')
+    p.add_argument('--infer-label-shape', type=int, nargs=2,
+                   metavar=('H', 'W'), help='size the probabilities are '
+                   'resized to before the argmax (default: the input '
+                   'size), e.g. 1024 2048')
     p.add_argument('--loader-batches', type=int, default=20,
                    help='batches for the data-loader throughput (0: skip)')
     p.add_argument('--threads', type=int, default=None,
@@ -65,7 +72,9 @@ def main(argv=None):
         cfg.merge_from_dict(args.cfg_options)
     res = run_benchmark(cfg, device, args.iters, args.warmup, args.amp,
                         args.batch_size, args.crop, args.loader_batches,
-                        channels_last=args.channels_last)
+                        channels_last=args.channels_last,
+                        infer_shape=args.infer_shape,
+                        infer_label_shape=args.infer_label_shape)
     res['config'] = args.config
     res['torch'] = torch.__version__
     res['threads'] = torch.get_num_threads()

@@ -7,7 +7,7 @@ import copy
 import resource
 import statistics
 import time
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Optional, Sequence
 
 import torch
 from mmengine.config import Config
@@ -81,7 +81,9 @@ def run_benchmark(cfg: Config, device: str = 'cpu', iters: int = 10,
                   warmup: int = 3, amp: bool = False,
                   batch_size: Optional[int] = None,
                   crop: Optional[int] = None, loader_batches: int = 20,
-                  flops: bool = True, channels_last: bool = False) -> Dict:
+                  flops: bool = True, channels_last: bool = False,
+                  infer_shape: Optional[Sequence[int]] = None,
+                  infer_label_shape: Optional[Sequence[int]] = None) -> Dict:
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     dev = torch.device(device)
     seg_cfg = copy.deepcopy(cfg.model)
@@ -165,13 +167,22 @@ def run_benchmark(cfg: Config, device: str = 'cpu', iters: int = 10,
     results['ckd_peak_mb'] = peak_memory_mb(dev)
     del ckd
 
-    # inference: whole image, softmax
+    # inference: the test protocol (whole image, softmax resized to the
+    # label size, argmax), e.g. Cityscapes: 1024x512 in, 2048x1024 labels
     sup.eval()
+    in_shape = tuple(infer_shape or (size, size))
+    out_shape = tuple(infer_label_shape or in_shape)
+    x_i = torch.randn(bs, 3, *in_shape, device=dev).to(memory_format=fmt)
+    metas = [SegDataSample(metainfo=dict(
+        img_shape=in_shape, ori_shape=out_shape, pad_shape=in_shape,
+        padding_size=[0, 0, 0, 0])) for _ in range(bs)]
 
     @torch.no_grad()
     def infer():
         with autocast():
-            sup.encode_decode(x_t, [dict(img_shape=(size, size))] * bs)
+            sup.predict(x_i, metas)
+    results['inference_shape'] = list(in_shape)
+    results['inference_label_shape'] = list(out_shape)
     results['inference_ms'] = time_fn(infer, dev, iters, warmup)
     results['inference_images_per_s'] = bs * 1000 / results['inference_ms']
 
