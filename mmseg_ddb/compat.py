@@ -128,9 +128,10 @@ def _allow_checkpoint_types() -> None:
 
 
 def _atomic_local_writes() -> None:
-    """mmengine writes checkpoints and ``last_checkpoint`` in place; a kill
-    during the write leaves a truncated file. Write to a temporary file in
-    the same folder and rename, so a file is either complete or absent."""
+    """mmengine writes checkpoints, ``last_checkpoint`` and config copies in
+    place; a kill during the write leaves a truncated file. Write to a
+    temporary file in the same folder and rename, so a file is either
+    complete or absent."""
     from mmengine.fileio.backends.local_backend import LocalBackend
 
     from .utils.fileio import atomic_write
@@ -146,6 +147,19 @@ def _atomic_local_writes() -> None:
     LocalBackend.put = put
     LocalBackend.put_text = put_text
     LocalBackend._ddb_atomic = True
+
+    # the config copies the runner dumps into the work dir (``Config.dump``
+    # writes ``.py`` files in place)
+    from mmengine.config import Config
+    dump = Config.dump
+
+    def atomic_dump(self, file=None):
+        if file is not None and str(file).endswith('.py'):
+            atomic_write(str(file), self.pretty_text, 'w', 'utf-8')
+            return None
+        return dump(self, file)
+
+    Config.dump = atomic_dump
 
 
 def apply() -> None:

@@ -23,7 +23,9 @@ from mmseg_ddb.apis import (colorize, inference, init_segmentor,  # noqa: E402
                             list_images)
 from mmseg_ddb.datasets.base import CITYSCAPES_METAINFO  # noqa: E402
 from mmseg_ddb.errors import ConfigError, DataError  # noqa: E402
-from mmseg_ddb.utils import user_errors_to_exit  # noqa: E402
+from mmseg_ddb.utils import check_device, user_errors_to_exit  # noqa: E402
+from mmseg_ddb.utils.fileio import (atomic_write,  # noqa: E402
+                                    check_writable_dir)
 
 
 def parse_args(argv=None):
@@ -46,11 +48,10 @@ def parse_args(argv=None):
 
 
 def _write(path: str, img: np.ndarray) -> None:
-    tmp = osp.join(osp.dirname(path), f'.tmp-{os.getpid()}-' +
-                   osp.basename(path))
-    if not cv2.imwrite(tmp, img):
-        raise DataError(f'cannot write {path}')
-    os.replace(tmp, path)
+    ok, png = cv2.imencode(osp.splitext(path)[1], img)
+    if not ok:
+        raise DataError(f'cannot encode {path}')
+    atomic_write(path, png.tobytes())
 
 
 @user_errors_to_exit
@@ -59,6 +60,8 @@ def main(argv=None):
     if not 0 <= args.opacity <= 1:
         raise ConfigError(f'--opacity must be in [0, 1], got {args.opacity}')
     files = list_images(args.input)
+    check_device(args.device)
+    check_writable_dir(args.out, 'output folder')
     model = init_segmentor(args.config, args.checkpoint, args.device,
                            trust=args.trust_checkpoint)
     palette = CITYSCAPES_METAINFO['palette']
@@ -67,7 +70,9 @@ def main(argv=None):
     for path in tqdm(files, desc='segmenting', dynamic_ncols=True):
         img = cv2.imread(path, cv2.IMREAD_COLOR)
         if img is None:
-            raise DataError(f'cannot read image {path}')
+            raise DataError(f'cannot read image {path}: not a readable image '
+                            '(truncated, corrupt, not an image, or no read '
+                            'permission); fix or remove it and rerun')
         label = inference(model, [img], amp=args.amp)[0]
         stem = osp.splitext(osp.basename(path))[0]
         n = stems.get(stem, 0)

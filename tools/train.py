@@ -16,6 +16,7 @@ from mmengine.config import DictAction  # noqa: E402
 
 from mmseg_ddb.apis import prepare_train_config, run_training  # noqa: E402
 from mmseg_ddb.utils import user_errors_to_exit  # noqa: E402
+from mmseg_ddb.utils.fileio import check_writable_dir  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -55,6 +56,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     cfg = prepare_train_config(args)
+    check_writable_dir(cfg.work_dir, 'work dir')
     run_training(cfg)
 
 

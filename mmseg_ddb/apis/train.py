@@ -7,7 +7,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 from ..errors import ConfigError
-from ..utils import check_cfg_options, iter_dicts, load_config
+from ..utils import check_cfg_options, check_gpu_id, iter_dicts, load_config
 
 
 def adapt_to_device(cfg: Config, distributed: bool) -> None:
@@ -99,7 +99,8 @@ def prepare_train_config(args) -> Config:
     check_schedule(cfg)
     wrap_uda(cfg)
     adapt_to_device(cfg, distributed=args.launcher != 'none')
-    if getattr(args, 'gpu_id', None) is not None and torch.cuda.is_available():
+    if getattr(args, 'gpu_id', None) is not None:
+        check_gpu_id(args.gpu_id)
         torch.cuda.set_device(args.gpu_id)
     return cfg
 

@@ -190,6 +190,21 @@ def require_dir(path: str, what: str, hint: str) -> None:
         raise ConversionError(f'{what} {path} does not exist; {hint}')
 
 
+def require_writable_dir(path: str, what: str, hint: str) -> None:
+    """Raise :class:`ConversionError` unless files can be written in
+    ``path`` (created if needed), before any work is done."""
+    probe = osp.join(path, f'{TMP_PREFIX}{os.getpid()}-probe')
+    try:
+        os.makedirs(path, exist_ok=True)
+        with open(probe, 'w'):
+            pass
+        os.remove(probe)
+    except OSError as exc:
+        raise ConversionError(
+            f'{what} {path} is not writable ({exc.strerror or exc}); '
+            f'{hint}') from None
+
+
 def read_label(path: str) -> np.ndarray:
     """A single-channel label PNG as an integer array.
 
@@ -267,6 +282,35 @@ def atomic_write(path: str, write: Callable[[str], None]) -> None:
         if osp.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def remove_stale_tmp(folder: str) -> int:
+    """Delete the ``.tmp-<pid>-*`` files in ``folder`` left by a converter
+    that was killed while writing (its pid no longer runs); returns how many.
+    Temporary files of a converter that still runs are left alone."""
+    removed = 0
+    if not osp.isdir(folder):
+        return removed
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if not entry.name.startswith(TMP_PREFIX) or not entry.is_file():
+                continue
+            pid = entry.name[len(TMP_PREFIX):].split('-', 1)[0]
+            if not pid.isdigit() or int(pid) == os.getpid():
+                continue
+            try:
+                os.kill(int(pid), 0)
+                continue  # its writer still runs
+            except ProcessLookupError:
+                pass
+            except OSError:  # runs, as another user
+                continue
+            try:
+                os.remove(entry.path)
+                removed += 1
+            except FileNotFoundError:
+                pass
+    return removed
 
 
 def atomic_write_image(path: str, array: np.ndarray, rgb: bool = True) -> None:
@@ -355,11 +399,18 @@ def fail(err: Exception) -> int:
 
 def run_tool(convert: Callable, args) -> int:
     """A converter's exit code: 0 after ``convert(args)``, or that of
-    :func:`fail` when it raises :class:`ConversionError`."""
+    :func:`fail` when it raises :class:`ConversionError` or an ``OSError``
+    (disk full, no permission, a file where a folder should be)."""
     try:
         convert(args)
     except ConversionError as err:
         return fail(err)
+    except OSError as err:
+        where = f' {err.filename}' if err.filename else ''
+        return fail(ConversionError(
+            f'cannot access{where}: {err.strerror or err}; check the path, '
+            'its permissions and the free disk space, then rerun (finished '
+            'outputs are kept and skipped)'))
     return 0
 
 
@@ -515,9 +566,15 @@ def convert_labels(tasks: Sequence[LabelTask], nproc: int, desc: str,
     Returns:
         For each task, whether its label was written now.
     """
+    for folder in sorted({osp.dirname(p) for t in tasks
+                          for p in (t.out_path, t.color_path) if p}):
+        remove_stale_tmp(folder)
     fn = convert_label
     if rcs_out_dir is None:
         fn = partial(convert_label, with_stats=False)
+    else:
+        require_writable_dir(rcs_out_dir, 'statistics folder',
+                             'pass a writable folder with -o/--out-dir')
     results = run_parallel(fn, tasks, nproc, desc=desc)
     written = [converted for _, converted in results]
     if rcs_out_dir is not None:

@@ -16,6 +16,14 @@ def _flat(exc: BaseException) -> str:
     return ' '.join(str(exc).split())
 
 
+def _advice(exc: BaseException, default: str) -> str:
+    """What to do: fix permissions for an unreadable file, else ``default``."""
+    if isinstance(exc, PermissionError):
+        return ('The file is not readable by this user; fix its permissions '
+                '(e.g. chmod a+r) or run as a user who can read it.')
+    return default
+
+
 @TRANSFORMS.register_module()
 class DDBLoadImageFromFile(LoadImageFromFile):
     """``LoadImageFromFile`` that names the file it cannot read."""
@@ -27,8 +35,8 @@ class DDBLoadImageFromFile(LoadImageFromFile):
         except Exception as exc:  # cv2/PIL raise many different types
             raise DataError(
                 f'cannot read image {path}: {type(exc).__name__}: {_flat(exc)}. '
-                'Re-extract or re-download it, or delete it (and its label).'
-            ) from exc
+                + _advice(exc, 'Re-extract or re-download it, or delete it '
+                          '(and its label).')) from exc
         if out is None or out.get('img') is None:
             raise DataError(f'cannot read image {path}: empty or corrupt file. '
                             'Re-extract or re-download it.')
@@ -70,7 +78,7 @@ class DDBLoadAnnotations(LoadAnnotations):
         except Exception as exc:
             raise DataError(
                 f'cannot read label {path}: {type(exc).__name__}: {_flat(exc)}. '
-                'Re-run the dataset converter.') from exc
+                + _advice(exc, 'Re-run the dataset converter.')) from exc
         label = results['gt_seg_map']
         if label.ndim != 2:
             raise DataError(

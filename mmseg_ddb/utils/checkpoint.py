@@ -31,6 +31,19 @@ def load_weights_file(path: str, trust: bool = False) -> dict:
     if not osp.isfile(path):
         raise CheckpointError(f'checkpoint {path} not found')
     try:
+        with open(path, 'rb') as f:
+            head = f.read(4)
+    except OSError as exc:
+        raise CheckpointError(
+            f'cannot read checkpoint {path}: {exc.strerror or exc}; check '
+            'that the file is readable by this user') from exc
+    # torch.save writes a zip archive (or, before torch 1.6, a pickle)
+    if not (head.startswith(b'PK') or head.startswith(b'\x80')):
+        raise CheckpointError(
+            f'{path} is not a PyTorch checkpoint (it ' +
+            ('is empty' if not head else f'starts with {head!r}') +
+            '); expected a .pth file written by torch.save')
+    try:
         return torch.load(path, map_location='cpu', weights_only=not trust)
     except pickle.UnpicklingError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ''
@@ -38,10 +51,11 @@ def load_weights_file(path: str, trust: bool = False) -> dict:
             f'{path} needs arbitrary unpickling to load ({first[:200]}); '
             'refusing. If you trust the file, pass --trust-checkpoint.'
         ) from exc
-    except (RuntimeError, EOFError, OSError) as exc:
+    except Exception as exc:  # truncated zip, bad records, ...
+        reason = ' '.join(str(exc).split()).split('. ')[0][:200]
         raise CheckpointError(
-            f'cannot read checkpoint {path}: {exc}. The file may be truncated'
-            ' or not a PyTorch checkpoint.') from exc
+            f'cannot read checkpoint {path}: {type(exc).__name__}: {reason}.'
+            ' The file may be truncated or not a PyTorch checkpoint.') from exc
 
 
 def state_dict_of(checkpoint: dict) -> Dict[str, torch.Tensor]:

@@ -32,8 +32,19 @@ def load_prototypes(path: str, num_classes: int, feature_dim: int,
             f'prototype file {path} not found; compute it with `{hint}`')
     obj = load_weights_file(path)
     protos = obj.get('prototypes') if isinstance(obj, dict) else obj
+    meta = obj.get('meta') if isinstance(obj, dict) else None
     try:
         check_prototypes(protos, num_classes, feature_dim, path)
     except ValueError as exc:
-        raise CheckpointError(str(exc)) from exc
+        made = ''
+        if isinstance(meta, dict) and meta.get('config'):
+            # say which model the file is for: the usual cause is a file of
+            # another stage / config
+            made = (f' (the file was computed from {meta["config"]}'
+                    + (f', checkpoint {meta["checkpoint"]}'
+                       if meta.get('checkpoint') else '') + ')')
+        msg = str(exc)
+        cut = msg.find('. ')
+        msg = msg[:cut] + made + msg[cut:] if made and cut > 0 else msg
+        raise CheckpointError(msg) from exc
     return protos.float()

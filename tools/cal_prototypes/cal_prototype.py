@@ -9,7 +9,6 @@ from its student (``model.*``). Without ``--out`` the file is
 name), with a ``.log`` of per-class counts next to it.
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
@@ -22,8 +21,10 @@ from mmengine.config import DictAction  # noqa: E402
 
 from mmseg_ddb.apis import (compute_prototypes, default_prototype_path,  # noqa: E402
                             write_prototypes)
-from mmseg_ddb.utils import (check_cfg_options, load_config,  # noqa: E402
-                             user_errors_to_exit)
+from mmseg_ddb.utils import (check_cfg_options, check_device,  # noqa: E402
+                             check_gpu_id, load_config, user_errors_to_exit)
+from mmseg_ddb.utils.fileio import (atomic_write,  # noqa: E402
+                                    check_writable_dir)
 
 
 def parse_args(argv=None):
@@ -61,7 +62,10 @@ def main(argv=None):
     out = args.out or default_prototype_path(args.config, args.postfix)
     device = args.device
     if device is None and torch.cuda.is_available():
+        check_gpu_id(args.gpu_id)
         device = f'cuda:{args.gpu_id}'
+    check_device(device)
+    check_writable_dir(osp.dirname(osp.abspath(out)), 'output folder')
     lines = []
 
     def log(line):
@@ -75,10 +79,7 @@ def main(argv=None):
     write_prototypes(out, estimator, config=args.config,
                      checkpoint=args.checkpoint, epochs=args.epochs)
     log_path = osp.splitext(out)[0] + '.log'
-    tmp = log_path + f'.tmp-{os.getpid()}'
-    with open(tmp, 'w') as f:
-        f.write('\n'.join(lines) + '\n')
-    os.replace(tmp, log_path)
+    atomic_write(log_path, '\n'.join(lines) + '\n', mode='w')
     print(f'prototypes {tuple(estimator.prototypes.shape)} written to {out}')
     return out
 
