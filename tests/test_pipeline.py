@@ -674,3 +674,14 @@ def test_slurm_launcher_runs_training_stages_through_srun(tiny_pipeline):
     assert cmd[:3] == ['srun', '--ntasks=4', '--ntasks-per-node=4']
     assert cmd[-2:] == ['--launcher', 'slurm']
     assert '--resume' in cmd and 'a.b=c' in cmd
+
+
+def test_pipeline_runs_from_another_folder(tmp_path):
+    """The stage configs' relative paths (configs/...) are found in the
+    repository when the command runs elsewhere."""
+    config = osp.join(REPO, 'configs', 'synthetic', 'ddb_synthetic.py')
+    res = run_pipeline(config, str(tmp_path / 'work'), '--dry-run',
+                       cwd=str(tmp_path))
+    assert 'r2_ckd' in res.stdout
+    assert osp.join(REPO, 'configs', 'synthetic', 'ckd_synthetic.py') in \
+        res.stdout

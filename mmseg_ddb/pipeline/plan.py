@@ -23,6 +23,7 @@ its config through ``--cfg-options`` (no hand-placed files):
 * with ``init``: ``model.init_cfg.checkpoint`` of every later training
   stage = the init checkpoint.
 """
+import os.path as osp
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
@@ -53,10 +54,20 @@ class Stage:
     evaluate: bool = False
 
 
+#: the repository the stage configs' relative paths (``configs/...``) are in
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
 def _check_config(path, where: str) -> str:
+    """The stage config's path: as written when it exists from the current
+    folder (mmseg's convention), else in this repository, so the pipeline
+    also runs from another folder."""
     if not isinstance(path, str) or not path.endswith('.py'):
         raise ConfigError(f'pipeline.{where}: expected a config file path, '
                           f'got {path!r}')
+    if not osp.isfile(path) and not osp.isabs(path) and \
+            osp.isfile(osp.join(REPO_ROOT, path)):
+        return osp.join(REPO_ROOT, path)
     return path
 
 
