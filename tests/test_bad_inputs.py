@@ -294,7 +294,8 @@ CASES = [
     'infer_corrupt_image',
     # checkpoints and prototypes
     'ckd_prototypes_wrong_shape', 'ckd_prototypes_of_another_model',
-    'ckd_teacher_of_another_architecture', 'test_not_a_checkpoint',
+    'ckd_teacher_of_another_architecture', 'load_from_another_architecture',
+    'test_not_a_checkpoint',
     'infer_truncated_checkpoint', 'proto_checkpoint_missing_keys',
     # config and options
     'unknown_cfg_option_key', 'unknown_key_in_config_file',
@@ -474,6 +475,10 @@ def matrix(tiny_data, tmp_path_factory):
         [other, '[19, 128]', '[19, 64]', other_cfg], wd=wd)
     argv, wd = ckd('ckd_teacher_of_another_architecture', teacher0=r34)
     add('ckd_teacher_of_another_architecture', argv,
+        [r34, 'does not fit', 'backbone.layer1.2'], wd=wd)
+    argv, wd = train('load_from_another_architecture', gta, '--load-from',
+                     r34)
+    add('load_from_another_architecture', argv,
         [r34, 'does not fit', 'backbone.layer1.2'], wd=wd)
     argv, wd = test('test_not_a_checkpoint', text)
     add('test_not_a_checkpoint', argv, [text, 'not a PyTorch checkpoint'],

@@ -685,3 +685,29 @@ def test_pipeline_runs_from_another_folder(tmp_path):
     assert 'r2_ckd' in res.stdout
     assert osp.join(REPO, 'configs', 'synthetic', 'ckd_synthetic.py') in \
         res.stdout
+
+
+def test_amp_reaches_every_tool_and_the_signature():
+    from mmseg_ddb.pipeline import PipelineRunner
+    config = osp.join(REPO, 'configs', 'synthetic', 'ddb_synthetic.py')
+    plain = PipelineRunner(config, '/tmp/unused-work-dir')
+    amp = PipelineRunner(config, '/tmp/unused-work-dir', amp=True)
+    stage = amp.stage('r1_st_cu')
+    assert '--amp' in amp._train_cmd(stage, {}, False, 1, 29500)
+    assert '--amp' not in plain._train_cmd(stage, {}, False, 1, 29500)
+    inputs = dict(init=dict(path='x.pth', sha256='0'))
+    assert amp.signature(stage, inputs, {}) != plain.signature(
+        stage, inputs, {})
+    # on a CPU-only machine the command refuses it with one line
+    if not torch_cuda_available():
+        res = subprocess.run(
+            [sys.executable, PIPELINE, config, '--amp', '--work-dir',
+             '/tmp/unused-work-dir'], env=ENV, capture_output=True,
+            text=True, timeout=TIMEOUT)
+        assert res.returncode == 2
+        assert res.stderr.count('error:') == 1 and '--amp' in res.stderr
+
+
+def torch_cuda_available():
+    import torch
+    return torch.cuda.is_available()

@@ -110,8 +110,8 @@ def test_st_with_two_gloo_processes(tiny_data, tmp_path):
 
 
 @pytest.fixture(scope='module')
-def ckd_inputs(st_run, tiny_data, tmp_path_factory):
-    """Prototypes of the ST run, computed by the real tool."""
+def fp32_prototypes(st_run, tiny_data, tmp_path_factory):
+    """Prototypes of the ST run, computed by the real tool: the file."""
     tmp = tmp_path_factory.mktemp('proto')
     out = str(tmp / 'protos.pth')
     opts = uda_options(tiny_data)
@@ -122,13 +122,41 @@ def ckd_inputs(st_run, tiny_data, tmp_path_factory):
            tmp))
     saved = torch.load(out, weights_only=True)
     assert saved['prototypes'].shape == (19, 64)
-    assert saved['meta']['epochs'] == 1
+    assert saved['meta']['epochs'] == 1 and saved['meta']['amp'] is False
     assert osp.isfile(str(tmp / 'protos.log'))
+    return out
+
+
+@pytest.fixture(scope='module')
+def ckd_inputs(st_run, tiny_data, fp32_prototypes):
+    """CKD options: both teachers are the ST run, with its prototypes."""
     return uda_options(tiny_data, **{
         'uda.teachers.0.checkpoint': st_run[1],
-        'uda.teachers.0.prototypes': out,
+        'uda.teachers.0.prototypes': fp32_prototypes,
         'uda.teachers.1.checkpoint': st_run[1],
-        'uda.teachers.1.prototypes': out})
+        'uda.teachers.1.prototypes': fp32_prototypes})
+
+
+def test_prototypes_in_bf16_are_close_to_fp32(st_run, tiny_data,
+                                              fp32_prototypes, tmp_path):
+    """--amp (bf16 autocast, here on the CPU): the same classes get
+    prototypes, each within a few percent of the fp32 one."""
+    out = str(tmp_path / 'protos_amp.pth')
+    opts = uda_options(tiny_data)
+    ok(run([sys.executable, PROTO, ST_CONFIG, st_run[1], '--epochs', '1',
+            '--out', out, '--no-progress', '--amp', '--cfg-options',
+            *cfg_option_args({k: v for k, v in opts.items()
+                              if k.startswith('train_dataloader.dataset')})],
+           tmp_path))
+    amp = torch.load(out, weights_only=True)
+    fp32 = torch.load(fp32_prototypes, weights_only=True)
+    assert amp['meta']['amp'] is True
+    a, b = amp['prototypes'], fp32['prototypes']
+    present = b.norm(dim=1) > 0
+    assert present.any()
+    assert torch.equal(a.norm(dim=1) > 0, present)
+    rel = (a - b)[present].norm(dim=1) / b[present].norm(dim=1)
+    assert rel.max() < 0.05, rel
 
 
 def test_ckd_killed_and_resumed_equals_uninterrupted(ckd_inputs, tmp_path):

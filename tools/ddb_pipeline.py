@@ -40,6 +40,9 @@ def parse_args(argv=None):
                         help='rerun from this stage on')
     parser.add_argument('--only', metavar='STAGE',
                         help='run just this stage (its inputs must exist)')
+    parser.add_argument('--amp', action='store_true',
+                        help='bf16 mixed precision for every training, '
+                        'prototype and test stage (needs a GPU)')
     parser.add_argument('--dry-run', action='store_true',
                         help='print the stage plan with inputs and outputs')
     parser.add_argument('--verbose', action='store_true',
@@ -52,8 +55,11 @@ def main(argv=None):
     args = parse_args(argv)
     if args.start and args.only:
         raise ConfigError('--from and --only exclude each other')
+    import torch
+    if args.amp and not torch.cuda.is_available() and not args.dry_run:
+        raise ConfigError('--amp needs a CUDA GPU (mixed-precision training '
+                          'runs on GPUs only); drop --amp on the CPU')
     if args.gpus > 0:
-        import torch
         if torch.cuda.is_available() and \
                 args.gpus > torch.cuda.device_count():
             raise ConfigError(f'--gpus {args.gpus}: only '
@@ -65,7 +71,7 @@ def main(argv=None):
     runner = PipelineRunner(args.config, args.work_dir, gpus=args.gpus,
                             launcher=args.launcher,
                             parallel_paths=args.parallel_paths,
-                            verbose=args.verbose)
+                            verbose=args.verbose, amp=args.amp)
     if args.dry_run:
         print('\n'.join(runner.plan_lines()))
         return None

@@ -5,6 +5,7 @@ from functools import partial
 from typing import Callable, Optional
 
 import torch
+import torch.nn.functional as F
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate, worker_init_fn
 from mmengine.registry import init_default_scope
@@ -15,6 +16,7 @@ from tqdm import tqdm
 from ..errors import ConfigError
 from ..models.uda.prototypes import PrototypeEstimator
 from ..utils import load_model_weights, save_prototypes
+from ..utils.amp import autocast
 
 _PATTERNS = (
     # r1_st_cu_dlv2_r101v1c_1x4_512x512_40k_gtav2cityscapes, st_cu_synthetic
@@ -68,13 +70,15 @@ def compute_prototypes(cfg: Config, checkpoint: str, epochs: int = 4,
                        num_workers: Optional[int] = None,
                        device: Optional[str] = None, seed: int = 0,
                        progress: bool = True,
-                       log: Callable[[str], None] = print
-                       ) -> PrototypeEstimator:
+                       log: Callable[[str], None] = print,
+                       amp: bool = False) -> PrototypeEstimator:
     """Run the ST student over the target training crops for ``epochs``.
 
     Labels are the argmax of the student (no threshold); for each image and
     class with >= 10 predicted pixels the mean feature enters a running mean
-    capped at 3000 vectors (METHOD.md 2.4).
+    capped at 3000 vectors (METHOD.md 2.4). With ``amp`` the network runs in
+    bf16 (fp16 on GPUs without bf16); the upsampling to the crop, the argmax
+    and the means are in fp32.
     """
     if epochs <= 0:
         raise ConfigError(f'--epochs must be positive, got {epochs}')
@@ -98,8 +102,12 @@ def compute_prototypes(cfg: Config, checkpoint: str, epochs: int = 4,
         for data in loader:
             data = model.data_preprocessor(data, True)
             inputs = data['inputs']
-            logits, feats = model.logits_and_features(
-                inputs, size=inputs.shape[2:])
+            with autocast(torch.device(device).type, amp):
+                logits, feats = model.logits_and_features(inputs)
+            size = inputs.shape[2:]
+            logits, feats = (F.interpolate(
+                t.float(), size=size, mode='bilinear',
+                align_corners=model.align_corners) for t in (logits, feats))
             estimator.update(feats, logits)
             bar.update()
     bar.close()
@@ -114,8 +122,9 @@ def compute_prototypes(cfg: Config, checkpoint: str, epochs: int = 4,
 
 
 def write_prototypes(path: str, estimator: PrototypeEstimator, *,
-                     config: str, checkpoint: str, epochs: int) -> None:
-    meta = dict(
+                     config: str, checkpoint: str, epochs: int,
+                     amp: bool = False) -> None:
+    meta = dict(amp=amp,
         num_classes=int(estimator.prototypes.shape[0]),
         feature_dim=int(estimator.prototypes.shape[1]),
         config=config, checkpoint=osp.abspath(checkpoint), epochs=epochs,

@@ -1,13 +1,18 @@
 """Config preparation and launch shared by ``tools/train.py`` and the pipeline."""
+import copy
 import gc
 import os.path as osp
 
 import torch
 from mmengine.config import Config
+from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
+from mmseg.registry import MODELS
 
 from ..errors import ConfigError
-from ..utils import check_cfg_options, check_gpu_id, iter_dicts, load_config
+from ..utils import (check_cfg_options, check_gpu_id, check_state_dict,
+                     iter_dicts, load_config, load_weights_file,
+                     state_dict_of)
 
 
 def adapt_to_device(cfg: Config, distributed: bool) -> None:
@@ -99,10 +104,25 @@ def prepare_train_config(args) -> Config:
     check_schedule(cfg)
     wrap_uda(cfg)
     adapt_to_device(cfg, distributed=args.launcher != 'none')
+    if cfg.get('load_from') and not cfg.get('resume'):
+        check_load_from(cfg, trust=getattr(args, 'trust_checkpoint', False))
     if getattr(args, 'gpu_id', None) is not None:
         check_gpu_id(args.gpu_id)
         torch.cuda.set_device(args.gpu_id)
     return cfg
+
+
+def check_load_from(cfg: Config, trust: bool = False) -> None:
+    """``--load-from`` / ``load_from`` must fit the trained model exactly.
+
+    mmengine loads it non-strictly: a checkpoint of another architecture or
+    class count would load partly (or not at all) with a warning, and the
+    run would train from what is left. Refused here, naming the keys.
+    """
+    init_default_scope(cfg.get('default_scope', 'mmseg'))
+    model = MODELS.build(copy.deepcopy(cfg.model))
+    state_dict = state_dict_of(load_weights_file(cfg.load_from, trust=trust))
+    check_state_dict(model, state_dict, cfg.load_from)
 
 
 def check_schedule(cfg: Config) -> None:

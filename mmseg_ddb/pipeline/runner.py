@@ -96,12 +96,15 @@ class PipelineRunner:
             on half of the GPUs.
         verbose (bool): Stream the stages' logs to the console.
         python (str): Interpreter for the stages.
+        amp (bool): Train, compute prototypes and test in bf16 mixed
+            precision (``--amp`` of each tool); part of every stage's
+            signature, so switching it redoes the stages.
     """
 
     def __init__(self, config: str, work_dir: Optional[str] = None,
                  gpus: int = 1, launcher: str = 'none',
                  parallel_paths: bool = False, verbose: bool = False,
-                 python: str = sys.executable):
+                 python: str = sys.executable, amp: bool = False):
         self.config_path = config
         cfg = load_config(config)
         if 'pipeline' not in cfg:
@@ -118,6 +121,7 @@ class PipelineRunner:
         self.parallel_paths = parallel_paths
         self.verbose = verbose
         self.python = python
+        self.amp = amp
         self.prototype_epochs = int(self.pipeline.get('prototype_epochs', 4))
         self.stages: List[Stage] = build_plan(self.pipeline,
                                               self._teacher_names)
@@ -181,7 +185,9 @@ class PipelineRunner:
             kind=stage.kind, config=cfg.to_dict(),
             inputs={k: v['sha256'] for k, v in inputs.items()},
             epochs=self.prototype_epochs if stage.kind == 'prototypes'
-            else None, evaluate=stage.evaluate),
+            else None, evaluate=stage.evaluate,
+            # only when on, so fp32 manifests keep their signatures
+            **(dict(amp=True) if self.amp else {})),
             sort_keys=True, default=str)
         return sha256_text(blob)
 
@@ -230,6 +236,8 @@ class PipelineRunner:
         args = [stage.config, '--work-dir', self.stage_dir(stage)]
         if resume:
             args.append('--resume')
+        if self.amp:
+            args.append('--amp')
         if options:
             args += ['--cfg-options'] + [f'{k}={v}'
                                          for k, v in options.items()]
@@ -268,7 +276,8 @@ class PipelineRunner:
             out = osp.join(self.stage_dir(stage), 'metrics.json')
             cmd = [self.python, osp.join(ROOT, 'tools', 'test.py'),
                    stage.config, ckpt, '--metrics-out', out, '--work-dir',
-                   osp.join(self.stage_dir(stage), 'test')]
+                   osp.join(self.stage_dir(stage), 'test')] + (
+                       ['--amp'] if self.amp else [])
             self._stream(cmd, log, f'{stage.name} (test)', env)
             with open(out) as f:
                 metrics = json.load(f)
@@ -281,7 +290,8 @@ class PipelineRunner:
         cmd = [self.python,
                osp.join(ROOT, 'tools', 'cal_prototypes', 'cal_prototype.py'),
                stage.config, inputs['checkpoint']['path'], '--epochs',
-               str(self.prototype_epochs), '--out', out, '--no-progress']
+               str(self.prototype_epochs), '--out', out, '--no-progress'] + (
+                   ['--amp'] if self.amp else [])
         self._stream(cmd, osp.join(self.stage_dir(stage), 'stage.log'),
                      stage.name, env)
         return dict(outputs=dict(

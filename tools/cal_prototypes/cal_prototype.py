@@ -47,6 +47,9 @@ def parse_args(argv=None):
     parser.add_argument('--round', type=int, default=None,
                         help='accepted for compatibility; the round comes '
                         'from the config name')
+    parser.add_argument('--amp', action='store_true',
+                        help='the network in bf16 (fp16 on GPUs without '
+                        'bf16); upsampling and means stay fp32')
     parser.add_argument('--no-progress', action='store_true')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     return parser.parse_args(argv)
@@ -75,9 +78,10 @@ def main(argv=None):
     estimator = compute_prototypes(
         cfg, args.checkpoint, epochs=args.epochs, batch_size=args.batch_size,
         num_workers=args.num_workers, device=device,
-        progress=not args.no_progress, log=log)
+        progress=not args.no_progress, log=log, amp=args.amp)
     write_prototypes(out, estimator, config=args.config,
-                     checkpoint=args.checkpoint, epochs=args.epochs)
+                     checkpoint=args.checkpoint, epochs=args.epochs,
+                     amp=args.amp)
     log_path = osp.splitext(out)[0] + '.log'
     atomic_write(log_path, '\n'.join(lines) + '\n', mode='w')
     print(f'prototypes {tuple(estimator.prototypes.shape)} written to {out}')
