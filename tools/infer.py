@@ -42,7 +42,7 @@ def parse_args(argv=None):
                         help='images of equal size per forward pass')
     parser.add_argument('--device', default=None)
     parser.add_argument('--amp', action='store_true',
-                        help='bf16 autocast (GPU)')
+                        help='bf16 autocast (fp16 on GPUs without bf16)')
     parser.add_argument('--trust-checkpoint', action='store_true')
     return parser.parse_args(argv)
 

@@ -15,6 +15,7 @@ from mmseg.registry import MODELS
 
 from ..errors import DataError
 from ..utils import iter_dicts, load_config, load_model_weights
+from ..utils.amp import autocast
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
 
@@ -73,8 +74,7 @@ def inference(model, images: Sequence[np.ndarray],
             chunk = indices[k:k + batch_size]
             batch = pseudo_collate(
                 [pipeline(dict(img=images[i])) for i in chunk])
-            with torch.autocast(device.type, enabled=amp and
-                                device.type == 'cuda', dtype=torch.bfloat16):
+            with autocast(device.type, amp):
                 outs = model.test_step(batch)
             for i, out in zip(chunk, outs):
                 results[i] = out.pred_sem_seg.data[0].to(
