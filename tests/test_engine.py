@@ -162,3 +162,30 @@ def test_nan_guard_rejects_bad_settings():
         NaNGuardHook(mode='ignore')
     with pytest.raises(ValueError, match='max_skips'):
         NaNGuardHook(mode='skip', max_skips=0)
+
+
+def test_bf16_optim_wrapper_autocasts_without_a_scaler():
+    from mmengine.optim import build_optim_wrapper
+    model = torch.nn.Linear(4, 3)
+    wrapper = build_optim_wrapper(model, dict(
+        type='BF16OptimWrapper', optimizer=dict(type='SGD', lr=0.1)))
+    assert not hasattr(wrapper, 'loss_scaler')
+    x = torch.randn(5, 4)
+    with wrapper.optim_context(model):
+        out = model(x)
+        assert out.dtype == torch.bfloat16
+        loss = out.float().pow(2).mean()
+    wrapper.update_params(loss)
+    assert model.weight.dtype == torch.float32
+    assert model.weight.grad is None  # zeroed after the step
+
+
+def test_amp_switch_picks_bf16_unless_the_gpu_lacks_it():
+    from mmengine.config import Config
+    from mmseg_ddb.apis import use_amp
+    cfg = Config(dict(optim_wrapper=dict(type='OptimWrapper')))
+    use_amp(cfg)
+    if torch.cuda.is_available() and not torch.cuda.is_bf16_supported():
+        assert cfg.optim_wrapper['type'] == 'AmpOptimWrapper'
+    else:
+        assert cfg.optim_wrapper['type'] == 'BF16OptimWrapper'

@@ -159,6 +159,36 @@ def test_prototypes_in_bf16_are_close_to_fp32(st_run, tiny_data,
     assert rel.max() < 0.05, rel
 
 
+def test_st_and_ckd_train_in_bf16(ckd_inputs, tiny_data, tmp_path):
+    """``tools/train.py --amp`` (bf16 autocast, here on the CPU) for both
+    stages: the bf16 optimizer wrapper in the log, a finite loss at the
+    last iteration, finite fp32 weights in the checkpoint."""
+    procs = {}
+    for name, config, opts in (('st', ST_CONFIG, uda_options(tiny_data)),
+                               ('ckd', CKD_CONFIG, ckd_inputs)):
+        work_dir = str(tmp_path / name)
+        procs[name] = (work_dir, subprocess.Popen(
+            cmd(config, work_dir, dict(opts, **{'train_cfg.max_iters': 4,
+                                                'train_cfg.val_interval': 4}),
+                '--amp'),
+            cwd=str(tmp_path), env=ENV, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True))
+    for name, (work_dir, proc) in procs.items():
+        out, _ = proc.communicate(timeout=TIMEOUT)
+        assert proc.returncode == 0, out[-3000:]
+        assert 'BF16OptimWrapper' in out
+        assert 'nan' not in out.split('Iter(train) [4/4]')[1].split(
+            '\n')[0].lower(), out[-2000:]
+        ckpt = torch.load(osp.join(work_dir, 'iter_4.pth'),
+                          weights_only=True)
+        sd = ckpt['state_dict']
+        student = 'model.' if name == 'st' else 'stu_model.'
+        weights = [v for k, v in sd.items() if k.startswith(student)
+                   and v.is_floating_point()]
+        assert weights and all(w.dtype == torch.float32 for w in weights)
+        assert all(torch.isfinite(w).all() for w in weights)
+
+
 def test_ckd_killed_and_resumed_equals_uninterrupted(ckd_inputs, tmp_path):
     work_dir = str(tmp_path / 'straight')
     ok(run(cmd(CKD_CONFIG, work_dir, ckd_inputs), tmp_path))

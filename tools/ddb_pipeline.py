@@ -42,7 +42,8 @@ def parse_args(argv=None):
                         help='run just this stage (its inputs must exist)')
     parser.add_argument('--amp', action='store_true',
                         help='bf16 mixed precision for every training, '
-                        'prototype and test stage (needs a GPU)')
+                        'prototype and test stage (fp16 on GPUs without '
+                        'bf16)')
     parser.add_argument('--dry-run', action='store_true',
                         help='print the stage plan with inputs and outputs')
     parser.add_argument('--verbose', action='store_true',
@@ -55,11 +56,8 @@ def main(argv=None):
     args = parse_args(argv)
     if args.start and args.only:
         raise ConfigError('--from and --only exclude each other')
-    import torch
-    if args.amp and not torch.cuda.is_available() and not args.dry_run:
-        raise ConfigError('--amp needs a CUDA GPU (mixed-precision training '
-                          'runs on GPUs only); drop --amp on the CPU')
     if args.gpus > 0:
+        import torch
         if torch.cuda.is_available() and \
                 args.gpus > torch.cuda.device_count():
             raise ConfigError(f'--gpus {args.gpus}: only '

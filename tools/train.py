@@ -31,7 +31,8 @@ def parse_args(argv=None):
     parser.add_argument('--load-from', help='initialise from these weights '
                         '(no optimizer / iteration state)')
     parser.add_argument('--amp', action='store_true',
-                        help='automatic mixed precision')
+                        help='mixed precision: bf16 autocast (fp16 with loss '
+                        'scaling on GPUs without bf16)')
     parser.add_argument('--no-validate', action='store_true',
                         help='do not evaluate during training')
     parser.add_argument('--seed', type=int, help='random seed')

@@ -39,18 +39,19 @@ def adapt_to_device(cfg: Config, distributed: bool) -> None:
 
 
 def use_amp(cfg: Config) -> None:
-    """Switch the optimizer wrapper to mixed precision (bf16 where the GPU
-    supports it, fp16 with a dynamic loss scale otherwise)."""
-    if not torch.cuda.is_available():
-        raise ConfigError('--amp needs a CUDA GPU; drop --amp on the CPU.')
+    """Switch the optimizer wrapper to mixed precision: bf16 autocast
+    without loss scaling where the device supports bf16 (CPUs, Ampere and
+    newer GPUs: :class:`~mmseg_ddb.engine.BF16OptimWrapper`), fp16 with a
+    dynamic loss scale on older GPUs (mmengine's ``AmpOptimWrapper``)."""
     ow = cfg.optim_wrapper
-    if ow.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
+    if ow.get('type', 'OptimWrapper') in ('AmpOptimWrapper',
+                                          'BF16OptimWrapper'):
         return
-    ow['type'] = 'AmpOptimWrapper'
-    if torch.cuda.is_bf16_supported():
-        ow['dtype'] = 'bfloat16'
-    else:
+    if torch.cuda.is_available() and not torch.cuda.is_bf16_supported():
+        ow['type'] = 'AmpOptimWrapper'
         ow['loss_scale'] = 'dynamic'
+    else:
+        ow['type'] = 'BF16OptimWrapper'
 
 
 def wrap_uda(cfg: Config) -> None:

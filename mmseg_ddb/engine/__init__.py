@@ -1,6 +1,7 @@
 from .loops import DDBTestLoop
+from .optim import BF16OptimWrapper
 from .hooks import (NaNGuardHook, NonFiniteLossError, RNGStateHook,
                     SafeCheckpointHook)
 
-__all__ = ['DDBTestLoop', 'NaNGuardHook', 'NonFiniteLossError', 'RNGStateHook',
+__all__ = ['BF16OptimWrapper', 'DDBTestLoop', 'NaNGuardHook', 'NonFiniteLossError', 'RNGStateHook',
            'SafeCheckpointHook']
