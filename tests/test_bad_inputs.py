@@ -291,14 +291,16 @@ CASES = [
     'missing_data_root', 'empty_data_root', 'image_without_label',
     'label_values_out_of_range', 'label_size_mismatch', 'truncated_png_image',
     'unreadable_image', 'unreadable_label_folder',
-    'infer_corrupt_image',
+    'infer_corrupt_image', 'infer_no_images',
     # checkpoints and prototypes
     'ckd_prototypes_wrong_shape', 'ckd_prototypes_of_another_model',
     'ckd_teacher_of_another_architecture', 'load_from_another_architecture',
+    'test_checkpoint_of_another_architecture', 'missing_imagenet_init',
     'test_not_a_checkpoint',
     'infer_truncated_checkpoint', 'proto_checkpoint_missing_keys',
     # config and options
-    'unknown_cfg_option_key', 'unknown_key_in_config_file',
+    'unknown_cfg_option_key', 'test_unknown_cfg_option_key',
+    'unknown_key_in_config_file',
     'unknown_class', 'config_not_found', 'config_syntax_error',
     'max_iters_zero', 'max_iters_negative', 'resume_from_missing',
     'test_unsupported_metric',
@@ -362,10 +364,10 @@ def matrix(tiny_data, tmp_path_factory):
         return [TRAIN, config, '--work-dir', wd, *extra, '--cfg-options',
                 *cfg_option_args(opts)], wd
 
-    def test(name, checkpoint, *extra, val_root=cs):
+    def test(name, checkpoint, *extra, val_root=cs, **option):
         wd = p('work', name)
         opts = tiny_options(tiny_data, **{
-            'test_dataloader.dataset.data_root': val_root})
+            'test_dataloader.dataset.data_root': val_root, **option})
         return [TEST, SYNTHETIC_CONFIG, checkpoint, '--work-dir', wd, *extra,
                 '--cfg-options', *cfg_option_args(opts)], wd
 
@@ -465,6 +467,10 @@ def matrix(tiny_data, tmp_path_factory):
         [INFER, SYNTHETIC_CONFIG, ckpt, folder, '--out', out],
         ['cannot read image', osp.join(folder, 'b.png')], [folder, out],
         new_ok=['a_mask.png', 'a_overlay.png'], after=outputs_complete)
+    nothing = p('data', 'no_photos_here')
+    add('infer_no_images',
+        [INFER, SYNTHETIC_CONFIG, ckpt, nothing, '--out', out_dir('no_images')],
+        [nothing])
 
     # -- checkpoints and prototypes ------------------------------------------
     argv, wd = ckd('ckd_prototypes_wrong_shape', proto0=transposed)
@@ -480,6 +486,13 @@ def matrix(tiny_data, tmp_path_factory):
                      r34)
     add('load_from_another_architecture', argv,
         [r34, 'does not fit', 'backbone.layer1.2'], wd=wd)
+    argv, wd = test('test_checkpoint_of_another_architecture', r34)
+    add('test_checkpoint_of_another_architecture', argv,
+        [r34, 'does not fit', 'backbone.layer1.2'], wd=wd)
+    init = p('ckpt', 'nowhere', 'r18.pth')
+    argv, wd = train('missing_imagenet_init', gta,
+                     **{'model.pretrained': init})
+    add('missing_imagenet_init', argv, [init, 'model.pretrained'], wd=wd)
     argv, wd = test('test_not_a_checkpoint', text)
     add('test_not_a_checkpoint', argv, [text, 'not a PyTorch checkpoint'],
         wd=wd)
@@ -498,6 +511,10 @@ def matrix(tiny_data, tmp_path_factory):
     argv, wd = train('unknown_cfg_option_key', gta,
                      **{'model.backbone.deptth': 34})
     add('unknown_cfg_option_key', argv, ['model.backbone.deptth'], wd=wd)
+    argv, wd = test('test_unknown_cfg_option_key', ckpt,
+                    **{'test_dataloader.dataset.data_rot': 'x'})
+    add('test_unknown_cfg_option_key', argv,
+        ['test_dataloader.dataset.data_rot'], wd=wd)
     config = p('configs', 'typo.py')
     os.makedirs(p('configs'))
     with open(config, 'w') as f:
