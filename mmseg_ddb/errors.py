@@ -21,6 +21,13 @@ class CheckpointError(DDBError, ValueError):
     """A checkpoint or prototype file does not fit the model."""
 
 
+def flat(obj) -> str:
+    """``str(obj)`` with every run of whitespace (newlines included) made one
+    space: a multi-line library message that must fit on one ``error:``
+    line."""
+    return ' '.join(str(obj).split())
+
+
 def one_line(exc: BaseException) -> str:
     """The user-facing line of an error.
 

@@ -26,7 +26,8 @@ from cityscapesscripts.helpers.labels import labels as _CS_LABELS
 from PIL import Image
 from tqdm import tqdm
 
-from ..errors import DataError
+from ..errors import DataError, flat
+from ..utils.fileio import WriteError, check_writable_dir
 
 IGNORE_INDEX = 255
 NUM_CLASSES = 19
@@ -192,17 +193,12 @@ def require_dir(path: str, what: str, hint: str) -> None:
 
 def require_writable_dir(path: str, what: str, hint: str) -> None:
     """Raise :class:`ConversionError` unless files can be written in
-    ``path`` (created if needed), before any work is done."""
-    probe = osp.join(path, f'{TMP_PREFIX}{os.getpid()}-probe')
+    ``path`` (:func:`~mmseg_ddb.utils.fileio.check_writable_dir`), before
+    any work is done."""
     try:
-        os.makedirs(path, exist_ok=True)
-        with open(probe, 'w'):
-            pass
-        os.remove(probe)
-    except OSError as exc:
-        raise ConversionError(
-            f'{what} {path} is not writable ({exc.strerror or exc}); '
-            f'{hint}') from None
+        check_writable_dir(path, what)
+    except WriteError as err:
+        raise ConversionError(f'{err} {hint}') from None
 
 
 def read_label(path: str) -> np.ndarray:
@@ -392,7 +388,7 @@ def run_parallel(fn: Callable, items: Sequence, nproc: int = 1,
 
 def fail(err: Exception) -> int:
     """Print ``error: <message>`` on one line to stderr; return exit code 2."""
-    message = ' '.join(str(err).split())
+    message = flat(err)
     print(f'error: {message}', file=sys.stderr, flush=True)
     return 2
 

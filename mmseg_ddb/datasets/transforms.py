@@ -6,14 +6,7 @@ from mmcv.transforms import LoadImageFromFile
 from mmseg.datasets.transforms import LoadAnnotations
 from mmseg.registry import TRANSFORMS
 
-from ..errors import DataError
-
-
-def _flat(exc: BaseException) -> str:
-    """The decoder's message on one line: the tools print the last line of
-    an error, which must still name the file (OpenCV's messages end with a
-    newline)."""
-    return ' '.join(str(exc).split())
+from ..errors import DataError, flat
 
 
 def _advice(exc: BaseException, default: str) -> str:
@@ -34,7 +27,7 @@ class DDBLoadImageFromFile(LoadImageFromFile):
             out = super().transform(results)
         except Exception as exc:  # cv2/PIL raise many different types
             raise DataError(
-                f'cannot read image {path}: {type(exc).__name__}: {_flat(exc)}. '
+                f'cannot read image {path}: {type(exc).__name__}: {flat(exc)}. '
                 + _advice(exc, 'Re-extract or re-download it, or delete it '
                           '(and its label).')) from exc
         if out is None or out.get('img') is None:
@@ -77,7 +70,7 @@ class DDBLoadAnnotations(LoadAnnotations):
             super()._load_seg_map(results)
         except Exception as exc:
             raise DataError(
-                f'cannot read label {path}: {type(exc).__name__}: {_flat(exc)}. '
+                f'cannot read label {path}: {type(exc).__name__}: {flat(exc)}. '
                 + _advice(exc, 'Re-run the dataset converter.')) from exc
         label = results['gt_seg_map']
         if label.ndim != 2:

@@ -13,7 +13,7 @@ from typing import Dict, Optional, Sequence
 import torch
 from torch import nn
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, flat
 
 #: Prefixes under which the original's UDA checkpoints store the model that is
 #: evaluated: ``model.`` (ST student) and ``stu_model.`` (CKD student).
@@ -52,7 +52,7 @@ def load_weights_file(path: str, trust: bool = False) -> dict:
             'refusing. If you trust the file, pass --trust-checkpoint.'
         ) from exc
     except Exception as exc:  # truncated zip, bad records, ...
-        reason = ' '.join(str(exc).split()).split('. ')[0][:200]
+        reason = flat(exc).split('. ')[0][:200]
         raise CheckpointError(
             f'cannot read checkpoint {path}: {type(exc).__name__}: {reason}.'
             ' The file may be truncated or not a PyTorch checkpoint.') from exc

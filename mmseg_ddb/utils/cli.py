@@ -4,7 +4,7 @@ import os.path as osp
 import sys
 from functools import wraps
 
-from ..errors import DDBError, one_line
+from ..errors import DDBError, flat, one_line
 from .fileio import _hint
 
 
@@ -65,7 +65,7 @@ def user_errors_to_exit(main):
             built = _built_class(exc)
             if built is None:
                 raise
-            reason = ' '.join(str(exc).split())
+            reason = flat(exc)
             reason = reason.split('() ', 1)[-1]  # drop "Cls.__init__() "
             print(f'error: config: {built} {reason}; check that key in the '
                   'config file (or --cfg-options) against the arguments of '
@@ -75,7 +75,7 @@ def user_errors_to_exit(main):
             # the environment: disk full, no permission, a missing path
             where = ' -> '.join(str(f) for f in (exc.filename, exc.filename2)
                                 if f)
-            reason = exc.strerror or ' '.join(str(exc).split())
+            reason = exc.strerror or flat(exc)
             folder = osp.dirname(osp.abspath(str(exc.filename or '.')))
             print(f'error: {where + ": " if where else ""}{reason}; '
                   f'{_hint(folder, exc)}', file=sys.stderr)
