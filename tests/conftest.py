@@ -3,6 +3,7 @@
 import os
 import os.path as osp
 import sys
+from contextlib import contextmanager
 from typing import Dict, List
 
 import cv2
@@ -256,3 +257,41 @@ def add_to_confusion(conf: np.ndarray, label: np.ndarray,
     keep = label != ignore
     np.add.at(conf, (label[keep], pred[keep]), 1)
     return conf
+
+
+#: Tensor methods that copy a value to the host: on a GPU each one waits
+#: for every kernel queued before it (a host-device synchronisation)
+HOST_READS = ('item', 'tolist', 'numpy', 'cpu', '__float__', '__int__',
+              '__bool__', '__index__')
+#: the code whose host reads count: ours and the OpenMMLab libraries (torch's
+#: own, e.g. the optimizers' CPU step counters, are not ours to change)
+_OURS = tuple(f'{os.sep}{name}{os.sep}' for name in
+              ('mmseg_ddb', 'mmengine', 'mmseg', 'mmcv'))
+
+
+@contextmanager
+def host_reads(tag=lambda: None):
+    """Records every host read of a tensor (``HOST_READS``) made directly by
+    mmseg_ddb / mmengine / mmseg / mmcv code while active, as
+    ``(tag(), method, 'file.py:function')``; ``tag`` labels each read (e.g.
+    with the current iteration)."""
+    import torch
+    calls = []
+    originals = {name: getattr(torch.Tensor, name) for name in HOST_READS}
+
+    def recording(name, method):
+        def read(self, *args, **kwargs):
+            code = sys._getframe(1).f_code
+            if any(part in code.co_filename for part in _OURS):
+                calls.append((tag(), name, f'{osp.basename(code.co_filename)}'
+                              f':{code.co_name}'))
+            return method(self, *args, **kwargs)
+        return read
+
+    for name, method in originals.items():
+        setattr(torch.Tensor, name, recording(name, method))
+    try:
+        yield calls
+    finally:
+        for name, method in originals.items():
+            setattr(torch.Tensor, name, method)

@@ -1,5 +1,6 @@
 """Runtime glue: the NaN guard, atomic checkpoint writes, the mmcv.ops
 stand-in and weights-only loading of our own checkpoints."""
+import itertools
 import math
 import os
 import types
@@ -14,11 +15,12 @@ from mmseg_ddb.engine import NaNGuardHook, NonFiniteLossError
 def fake_runner(tmp_path, iteration=41, last=None):
     if last:
         (tmp_path / 'last_checkpoint').write_text(last)
-    return types.SimpleNamespace(work_dir=str(tmp_path), iter=iteration)
+    return types.SimpleNamespace(work_dir=str(tmp_path), iter=iteration,
+                                 max_iters=1000, hooks=[])
 
 
 def test_nan_guard_names_iteration_term_and_checkpoint(tmp_path):
-    hook = NaNGuardHook()
+    hook = NaNGuardHook(check_interval=1)
     runner = fake_runner(tmp_path, last=str(tmp_path / 'iter_40.pth'))
     hook.after_train_iter(runner, 0, outputs=dict(
         loss=torch.tensor(1.0), loss_src=torch.tensor(0.5),
@@ -98,7 +100,11 @@ def test_old_checkpoint_is_pruned_only_after_the_new_one_is_written(
 # NaN guard, skip mode: a real mmengine runner on a toy model
 # ---------------------------------------------------------------------------
 
-def _toy_run(tmp_path, batches, guard):
+_RUNS = itertools.count()
+
+
+def _toy_run(tmp_path, batches, guard, log_interval=1, checkpoint=None,
+             runtime='DeferredRuntimeInfoHook', hooks=()):
     """Train a linear model with AdamW on ``batches`` (one per iteration)
     under ``guard`` (NaNGuardHook kwargs, or None); returns its weight."""
     from mmengine.model import BaseModel
@@ -112,9 +118,9 @@ def _toy_run(tmp_path, batches, guard):
 
         def forward(self, inputs, data_samples=None, mode='tensor'):
             out = self.linear(inputs)
-            return dict(loss=((out - 1) ** 2).mean())
+            return dict(loss=((out - 1) ** 2).mean(), acc=out.mean())
 
-    hooks = [dict(type='NaNGuardHook', **guard)] if guard else []
+    custom = [dict(type='NaNGuardHook', **guard)] if guard else []
     runner = Runner(
         model=Toy(), work_dir=str(tmp_path),
         train_dataloader=dict(
@@ -125,10 +131,14 @@ def _toy_run(tmp_path, batches, guard):
             num_workers=0),
         optim_wrapper=dict(optimizer=dict(type='AdamW', lr=0.1)),
         train_cfg=dict(by_epoch=False, max_iters=len(batches)),
-        default_hooks=dict(checkpoint=None, logger=dict(
-            type='LoggerHook', interval=1)),
-        custom_hooks=hooks, default_scope='mmseg',
-        experiment_name=f'toy-{len(batches)}-{bool(guard)}-{os.getpid()}')
+        default_hooks=dict(
+            runtime_info=dict(type=runtime),
+            checkpoint=checkpoint and dict(
+                type='SafeCheckpointHook', by_epoch=False,
+                interval=checkpoint),
+            logger=dict(type='LoggerHook', interval=log_interval)),
+        custom_hooks=custom + list(hooks), default_scope='mmseg',
+        experiment_name=f'toy-{next(_RUNS)}-{os.getpid()}')
     runner.train()
     return runner.model.linear.weight.detach().clone(), runner
 
@@ -157,11 +167,89 @@ def test_nan_guard_skip_mode_stops_after_max_skips(tmp_path):
         _toy_run(tmp_path, batches, dict(mode='skip', max_skips=2))
 
 
+def test_nan_guard_stop_mode_checks_when_the_logs_are_read(tmp_path):
+    batches = [GOOD[0], GOOD[1], NAN, GOOD[2], GOOD[3], GOOD[0]]
+    # the losses are read back every 5 iterations: the NaN of iteration 3 is
+    # found at iteration 5 and named
+    with pytest.raises(NonFiniteLossError,
+                       match=r'iteration 3: loss=nan \(found at iteration 5'):
+        _toy_run(tmp_path / 'a', batches, dict(mode='stop'), log_interval=5)
+    # check_interval=1: at once
+    with pytest.raises(NonFiniteLossError,
+                       match=r'iteration 3: loss=nan\. No checkpoint'):
+        _toy_run(tmp_path / 'b', batches,
+                 dict(mode='stop', check_interval=1), log_interval=5)
+
+
+def test_nan_guard_stop_mode_checks_before_every_checkpoint(tmp_path):
+    batches = [GOOD[0], GOOD[1], NAN, GOOD[2], GOOD[3], GOOD[0], GOOD[1]]
+    with pytest.raises(NonFiniteLossError,
+                       match=r'iteration 3: loss=nan \(found at iteration 4'
+                       r'\)\. The last good checkpoint is .*iter_2\.pth'):
+        _toy_run(tmp_path, batches, dict(mode='stop'), log_interval=100,
+                 checkpoint=2)
+    # no checkpoint was written after the non-finite loss
+    assert sorted(p.name for p in tmp_path.glob('*.pth')) == ['iter_2.pth']
+
+
+def test_deferred_runtime_info_logs_the_same_values(tmp_path):
+    import numpy as np
+    batches = GOOD + GOOD[:3]  # 7 iterations, logs after 3 and 6 and 7
+    _, deferred = _toy_run(tmp_path / 'd', batches, dict(mode='stop'),
+                           log_interval=3, checkpoint=5)
+    _, plain = _toy_run(tmp_path / 'p', batches, dict(mode='stop'),
+                        log_interval=3, checkpoint=5,
+                        runtime='RuntimeInfoHook')
+    for key in ('train/loss', 'train/acc'):
+        values, counts = deferred.message_hub.get_scalar(key).data
+        expected, expected_counts = plain.message_hub.get_scalar(key).data
+        assert len(values) == 7
+        assert np.array_equal(values, expected)
+        assert np.array_equal(counts, expected_counts)
+    # the checkpoint of iteration 5 (between two logs) holds iterations 4
+    # and 5 as well
+    for run in ('d', 'p'):
+        hub = torch.load(tmp_path / run / 'iter_5.pth',
+                         weights_only=False)['message_hub']
+        assert len(hub['log_scalars']['train/loss'].data[0]) == 5
+    hub_d, hub_p = (torch.load(tmp_path / run / 'iter_5.pth',
+                               weights_only=False)['message_hub']
+                    for run in ('d', 'p'))
+    assert np.array_equal(hub_d['log_scalars']['train/loss'].data[0],
+                          hub_p['log_scalars']['train/loss'].data[0])
+
+
+def test_no_host_reads_between_logging_intervals(tmp_path):
+    """With the deferred runtime hook and the NaN guard's default, the hooks
+    read the losses back only when the logger reads them (0-based
+    iterations 2, 5 and the last, 6); mmengine's RuntimeInfoHook reads them
+    every iteration. (The sampler's shuffle on the CPU is not a device read.)
+    """
+    from conftest import host_reads
+    from mmengine.logging import MessageHub
+
+    def iteration():
+        return MessageHub.get_current_instance().get_info('iter')
+
+    batches = GOOD + GOOD[:3]
+    reads_at = {}
+    for runtime in ('DeferredRuntimeInfoHook', 'RuntimeInfoHook'):
+        with host_reads(iteration) as reads:
+            _toy_run(tmp_path / runtime, batches, dict(mode='stop'),
+                     log_interval=3, runtime=runtime)
+        reads_at[runtime] = {it for it, _, where in reads
+                             if it is not None and 'sampler' not in where}
+    assert reads_at['DeferredRuntimeInfoHook'] == {2, 5, 6}
+    assert reads_at['RuntimeInfoHook'] == set(range(7))
+
+
 def test_nan_guard_rejects_bad_settings():
     with pytest.raises(ValueError, match='mode'):
         NaNGuardHook(mode='ignore')
     with pytest.raises(ValueError, match='max_skips'):
         NaNGuardHook(mode='skip', max_skips=0)
+    with pytest.raises(ValueError, match='check_interval'):
+        NaNGuardHook(check_interval=0)
 
 
 def test_bf16_optim_wrapper_autocasts_without_a_scaler():

@@ -241,3 +241,48 @@ def test_the_segmentors_preprocessor_wins_over_the_runner_default(seg_cfg):
         target=dict(inputs=[torch.zeros(3, 32, 32, dtype=torch.uint8)],
                     data_samples=batch(1)['data_samples'])), True)
     assert data['source']['inputs'].shape[-2:] == (32, 32)
+
+
+def raw_batch(n=2, size=32, seed=0):
+    """A batch as the data loader gives it: uint8 images, CHW."""
+    data = batch(n, size, seed)
+    data['inputs'] = [(x.clamp(-2, 2) * 60 + 128).to(torch.uint8)
+                      for x in data['inputs']]
+    return data
+
+
+@pytest.mark.parametrize('stage', ['cut', 'class', 'ckd'])
+def test_training_steps_read_nothing_back_from_the_device(
+        seg_cfg, teacher_files, stage):
+    """The whole step (preprocessing, teacher / EMA, bridging, augmentation,
+    losses, backward, optimizer) copies nothing to the host: on a GPU that
+    would wait for the queued kernels (see conftest.host_reads). The one
+    read is the order of the colour-jitter operations, drawn with the CPU
+    generator (a CPU tensor: no device involved); the first step also reads
+    the normalisation constants, once (cached)."""
+    from conftest import host_reads
+    from mmengine.optim import OptimWrapper
+    if stage == 'ckd':
+        specs = [{k: v for k, v in f.items() if k != 'st'}
+                 for f in teacher_files]
+        model = build(dict(type='CrossPathDistillation', segmentor=seg_cfg,
+                           teachers=specs))
+    else:
+        model = build(dict(type='SelfTraining', segmentor=seg_cfg,
+                           mask=stage))
+    model.init_weights()
+    model.train()
+    wrapper = OptimWrapper(torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad], lr=1e-3))
+    for i in range(2):  # the second step also updates the EMA
+        data = dict(source=raw_batch(seed=2 * i),
+                    target=raw_batch(seed=2 * i + 1))
+        with host_reads() as reads:
+            log_vars = model.train_step(data, wrapper)
+        allowed = {(None, 'tolist', 'bridging.py:photometric_augment')}
+        if i == 0:
+            allowed.add((None, 'tolist', 'uda_segmentor.py:norm_mean_std'))
+        assert set(reads) <= allowed, reads
+        if stage != 'ckd':
+            assert reads, 'the jitter order read should have been seen'
+    assert all(torch.isfinite(v) for v in log_vars.values())

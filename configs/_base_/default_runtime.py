@@ -14,6 +14,9 @@ log_level = 'INFO'
 load_from = None
 resume = False
 default_hooks = dict(
+    # the log variables stay on the device between logging intervals (no
+    # host-device synchronisation per step); same values as mmengine's hook
+    runtime_info=dict(type='DeferredRuntimeInfoHook'),
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
@@ -24,8 +27,9 @@ default_hooks = dict(
         max_keep_ckpts=1),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'))
-# RNG state across a resume; stop at the first non-finite loss (or
-# mode='skip': drop non-finite steps, stop after max_skips of them)
+# RNG state across a resume; stop at a non-finite loss, checked when the logs
+# are read and before every checkpoint (check_interval=1: every step), or
+# mode='skip': drop non-finite steps, stop after max_skips of them
 custom_hooks = [
     dict(type='RNGStateHook'),
     dict(type='NaNGuardHook', mode='stop', max_skips=10),

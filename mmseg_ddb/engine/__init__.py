@@ -1,7 +1,8 @@
 from .loops import DDBTestLoop
 from .optim import BF16OptimWrapper
-from .hooks import (NaNGuardHook, NonFiniteLossError, RNGStateHook,
-                    SafeCheckpointHook)
+from .hooks import (DeferredRuntimeInfoHook, NaNGuardHook, NonFiniteLossError,
+                    RNGStateHook, SafeCheckpointHook)
 
-__all__ = ['BF16OptimWrapper', 'DDBTestLoop', 'NaNGuardHook', 'NonFiniteLossError', 'RNGStateHook',
+__all__ = ['BF16OptimWrapper', 'DDBTestLoop', 'DeferredRuntimeInfoHook',
+           'NaNGuardHook', 'NonFiniteLossError', 'RNGStateHook',
            'SafeCheckpointHook']

@@ -1,10 +1,13 @@
-"""Hooks that make a resumed run continue exactly where it stopped."""
+"""Runtime hooks: exact resume, the NaN guard, safe checkpoint rotation and
+log variables that stay on the device between logging intervals."""
 import math
 import os.path as osp
+from typing import Dict, List, Optional
 
 import torch
 from mmengine.dist import is_main_process
-from mmengine.hooks import CheckpointHook, Hook
+from mmengine.hooks import CheckpointHook, Hook, LoggerHook, RuntimeInfoHook
+from mmengine.utils import apply_to
 from mmseg.registry import HOOKS
 
 from ..errors import DDBError
@@ -51,6 +54,92 @@ class RNGStateHook(Hook):
                 torch.cuda.set_rng_state_all(cuda)
 
 
+def to_host(records: List[Dict[str, object]]) -> List[Dict[str, object]]:
+    """``records`` (one dict of log variables per iteration) with every
+    one-element tensor replaced by a Python number, moved to the host in one
+    transfer per device: one synchronisation for many iterations instead of
+    one ``.item()`` per variable per iteration."""
+    groups: Dict[torch.device, list] = {}
+    for i, record in enumerate(records):
+        for key, value in record.items():
+            if isinstance(value, torch.Tensor) and value.numel() == 1:
+                groups.setdefault(value.device, []).append((i, key, value))
+    out = [dict(record) for record in records]
+    for items in groups.values():
+        values = torch.stack([v.detach().reshape(()).double()
+                              for _, _, v in items]).cpu().tolist()
+        for (i, key, tensor), value in zip(items, values):
+            is_float = tensor.is_floating_point() or tensor.is_complex()
+            out[i][key] = value if is_float else int(value)
+    return out
+
+
+# at most this many iterations are held on the device (a run without a logger)
+MAX_PENDING = 1000
+
+
+def logging_due(runner, batch_idx: int, pending: int = 0) -> bool:
+    """Whether a ``LoggerHook`` of ``runner`` reads the training log
+    variables after iteration ``batch_idx`` (its interval or the end of the
+    data loader's epoch, the conditions of mmengine's ``LoggerHook``), this
+    is the last training iteration, or ``pending`` iterations are waiting."""
+    if runner.iter + 1 >= runner.max_iters or pending >= MAX_PENDING:
+        return True
+    for hook in runner.hooks:
+        if isinstance(hook, LoggerHook) and (
+                hook.every_n_inner_iters(batch_idx, hook.interval)
+                or hook.end_of_epoch(runner.train_dataloader, batch_idx)):
+            return True
+    return False
+
+
+@HOOKS.register_module()
+class DeferredRuntimeInfoHook(RuntimeInfoHook):
+    """mmengine's ``RuntimeInfoHook``, except that the log variables of each
+    training iteration (the losses, pseudo-label quality) are kept on the
+    device and moved to the message hub in one transfer when something reads
+    them: at the logger's interval, before a checkpoint is written (the
+    message hub is saved in it), before validation and at the end of
+    training. mmengine's hook calls ``.item()`` on every variable every
+    iteration, a host-device synchronisation that stalls the GPU queue once
+    per step. What the logs, the checkpoints and the message hub hold is
+    unchanged (the same values, in the same order)."""
+
+    def __init__(self):
+        super().__init__()
+        self._pending: List[Dict[str, object]] = []
+
+    def flush(self, runner) -> None:
+        pending, self._pending = self._pending, []
+        for record in to_host(pending):
+            for key, value in record.items():
+                runner.message_hub.update_scalar(f'train/{key}', value)
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None,
+                         outputs: Optional[dict] = None) -> None:
+        if outputs is not None:
+            self._pending.append({
+                k: v.detach() if isinstance(v, torch.Tensor) else v
+                for k, v in outputs.items()})
+        if logging_due(runner, batch_idx, len(self._pending)):
+            self.flush(runner)
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        if self._pending:
+            self.flush(runner)
+            checkpoint['message_hub'] = apply_to(
+                runner.message_hub.state_dict(),
+                lambda x: hasattr(x, 'cpu'), lambda x: x.cpu())
+
+    def before_val(self, runner) -> None:
+        self.flush(runner)
+        super().before_val(runner)
+
+    def after_train(self, runner) -> None:
+        self.flush(runner)
+        super().after_train(runner)
+
+
 def grads_are_finite(optimizer) -> bool:
     """Whether every gradient of ``optimizer`` is finite (one device
     synchronisation: a NaN / Inf anywhere makes its tensor's norm
@@ -67,40 +156,54 @@ def grads_are_finite(optimizer) -> bool:
 class NaNGuardHook(Hook):
     """Guards training against non-finite losses and gradients.
 
-    ``mode='stop'`` (default): the first non-finite loss stops training,
-    naming the iteration, the loss terms and the last good checkpoint (which
-    the atomic writes of :mod:`mmseg_ddb.compat` guarantee is complete), so a
-    diverged run is not silently trained on for hours. The check reads the
-    losses mmengine already moved to the host for logging, so it adds no
-    device synchronisation.
+    ``mode='stop'`` (default): a non-finite loss stops training, naming the
+    iteration, the loss terms and the last good checkpoint (which the atomic
+    writes of :mod:`mmseg_ddb.compat` guarantee is complete), so a diverged
+    run is not silently trained on for hours. The losses stay on the device
+    and are checked together, in one transfer, whenever the logger reads
+    them, before every checkpoint is written (so no checkpoint is saved after
+    a non-finite loss) and at the end of training; ``check_interval=N``
+    checks every N iterations as well (1: every iteration, at the cost of one
+    host-device synchronisation per step).
 
     ``mode='skip'``: a step whose loss or gradients are not finite is not
     applied (the gradients are dropped, the weights and optimizer state stay
     as they were), the skip is logged and counted, and training stops once
     ``max_skips`` steps have been skipped in total. The count is kept in the
-    checkpoints, so it survives a resume. The gradient check costs one
-    device synchronisation per step. With fp16 mixed precision the loss
-    scaler already skips steps with infinite gradients; there only
-    non-finite losses are counted.
+    checkpoints, so it survives a resume. The check costs one device
+    synchronisation per step. With fp16 mixed precision the loss scaler
+    already skips steps with infinite gradients; there only non-finite losses
+    are counted.
     """
 
     priority = 'HIGHEST'
 
-    def __init__(self, mode: str = 'stop', max_skips: int = 10):
+    def __init__(self, mode: str = 'stop', max_skips: int = 10,
+                 check_interval: Optional[int] = None):
         if mode not in ('stop', 'skip'):
             raise ValueError(f'NaNGuardHook mode={mode!r}: use stop or skip')
         if mode == 'skip' and max_skips < 1:
             raise ValueError(f'NaNGuardHook max_skips={max_skips}: must be '
                              '>= 1')
+        if check_interval is not None and check_interval < 1:
+            raise ValueError(f'NaNGuardHook check_interval={check_interval}: '
+                             'must be >= 1 (or None: when the logs are read)')
         self.mode = mode
         self.max_skips = max_skips
+        self.check_interval = check_interval
         self.skips = 0
         self._skipped_now = False
+        self._pending: List[tuple] = []
 
     @staticmethod
     def _last_checkpoint(runner):
         marker = osp.join(runner.work_dir, 'last_checkpoint')
         return open(marker).read().strip() if osp.isfile(marker) else None
+
+    @staticmethod
+    def _non_finite(losses: dict) -> dict:
+        return {k: float(v) for k, v in losses.items()
+                if not math.isfinite(float(v))}
 
     def before_train(self, runner) -> None:
         if self.mode != 'skip':
@@ -122,21 +225,51 @@ class NaNGuardHook(Hook):
 
     def after_train_iter(self, runner, batch_idx, data_batch=None,
                          outputs=None) -> None:
-        skipped, self._skipped_now = self._skipped_now, False
-        bad = {k: float(v) for k, v in (outputs or {}).items()
-               if 'loss' in k and not math.isfinite(float(v))}
-        if not bad and not skipped:
+        losses = {k: v.detach() if isinstance(v, torch.Tensor) else v
+                  for k, v in (outputs or {}).items() if 'loss' in k}
+        if self.mode == 'skip':
+            skipped, self._skipped_now = self._skipped_now, False
+            bad = self._non_finite(to_host([losses])[0])
+            if bad or skipped:
+                self._skip(runner, bad)
             return
-        terms = ', '.join(f'{k}={v}' for k, v in bad.items()) or \
-            'non-finite gradients'
-        last = self._last_checkpoint(runner)
-        if self.mode == 'stop':
+        self._pending.append((runner.iter + 1, losses))
+        every = self.check_interval
+        if (every and (runner.iter + 1) % every == 0) or \
+                logging_due(runner, batch_idx, len(self._pending)):
+            self._check(runner)
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        self._check(runner)
+
+    def after_train(self, runner) -> None:
+        self._check(runner)
+
+    def _check(self, runner) -> None:
+        """Stop mode: raise at the first non-finite loss still pending."""
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        records = to_host([losses for _, losses in pending])
+        for (iteration, _), losses in zip(pending, records):
+            bad = self._non_finite(losses)
+            if not bad:
+                continue
+            terms = ', '.join(f'{k}={v}' for k, v in bad.items())
+            seen = '' if iteration == runner.iter + 1 else \
+                f' (found at iteration {runner.iter + 1})'
+            last = self._last_checkpoint(runner)
             raise NonFiniteLossError(
-                f'non-finite loss at iteration {runner.iter + 1}: {terms}. '
+                f'non-finite loss at iteration {iteration}: {terms}{seen}. '
                 + (f'The last good checkpoint is {last}; ' if last else
                    'No checkpoint was saved yet; ')
                 + 'lower the learning rate or check the data, then resume '
                 'with --resume.')
+
+    def _skip(self, runner, bad: dict) -> None:
+        terms = ', '.join(f'{k}={v}' for k, v in bad.items()) or \
+            'non-finite gradients'
+        last = self._last_checkpoint(runner)
         self.skips += 1
         runner.message_hub.update_info('nan_guard_skips', self.skips)
         runner.logger.warning(
