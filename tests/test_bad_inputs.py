@@ -66,6 +66,10 @@ INFER = osp.join(REPO, 'tools', 'infer.py')
 PROTO = osp.join(REPO, 'tools', 'cal_prototypes', 'cal_prototype.py')
 PIPELINE = osp.join(REPO, 'tools', 'ddb_pipeline.py')
 GTA_CONVERTER = osp.join(REPO, 'tools', 'convert_datasets', 'gta.py')
+BENCHMARK = osp.join(REPO, 'tools', 'benchmark.py')
+GTA_SYN_CONFIG = osp.join(
+    REPO, 'configs', 'gta+syn2cs',
+    'r1_st_cu_dlv2_r101v1c_1x4_512x512_40k_gta+syn2cs.py')
 ST_CONFIG = osp.join(REPO, 'configs', 'synthetic', 'st_ca_synthetic.py')
 CKD_CONFIG = osp.join(REPO, 'configs', 'synthetic', 'ckd_synthetic.py')
 PIPELINE_CONFIG = osp.join(REPO, 'configs', 'synthetic', 'ddb_synthetic.py')
@@ -311,9 +315,13 @@ CASES = [
     'infer_out_not_writable', 'train_work_dir_not_writable',
     'test_metrics_out_under_a_file', 'convert_stats_dir_under_a_file',
     'disk_full_during_checkpoint', 'disk_full_at_start',
-    # pipeline and converters
+    # pipeline, converters and the benchmark
     'pipeline_unknown_stage', 'pipeline_only_without_inputs',
-    'convert_missing_input_dir', 'convert_killed_then_rerun',
+    'convert_missing_input_dir',
+    # benchmark
+    'benchmark_synthetic_loader_of_another_dataset',
+    'benchmark_negative_loader_workers',
+    'convert_killed_then_rerun',
 ]
 
 
@@ -649,6 +657,18 @@ def matrix(tiny_data, tmp_path_factory):
         new_ok=['manifest.json'], cwd=REPO)
     add('convert_missing_input_dir',
         [GTA_CONVERTER, nowhere, '--nproc', '1'], [nowhere, 'does not exist'])
+
+    # -- benchmark ----------------------------------------------------------
+    bench_out = out_dir('benchmark')
+    add('benchmark_synthetic_loader_of_another_dataset',
+        [BENCHMARK, GTA_SYN_CONFIG, '--device', 'cpu', '--loader-data',
+         'synthetic', '--out', osp.join(bench_out, 'b.json')],
+        ['SynscapesDataset', 'no synthetic layout', '--loader-data config'],
+        [bench_out])
+    add('benchmark_negative_loader_workers',
+        [BENCHMARK, ST_CONFIG, '--loader-workers', '-1', '--out',
+         osp.join(bench_out, 'b.json')], ['--loader-workers', '>= 0'],
+        [bench_out])
 
     raw = p('data', 'gta_killed')
     ids = write_raw_gta(raw, 300)

@@ -2,6 +2,7 @@
 
     python tools/benchmark.py CONFIG [--device cpu|cuda] [--iters 10]
         [--warmup 3] [--amp] [--channels-last] [--batch-size N] [--crop N]
+        [--loader-data config|synthetic] [--loader-workers N]
         [--out FILE.json]
 
 Reports milliseconds per iteration (median), the ratios ST/supervised and
@@ -49,6 +50,13 @@ def parse_args(argv=None):
                    'size), e.g. 1024 2048')
     p.add_argument('--loader-batches', type=int, default=20,
                    help='batches for the data-loader throughput (0: skip)')
+    p.add_argument('--loader-data', choices=('config', 'synthetic'),
+                   default='config', help='data for the loader throughput: '
+                   "the config's, or synthetic images of the real size in "
+                   'the same layout (GTA5 / Cityscapes configs; no dataset '
+                   'needed)')
+    p.add_argument('--loader-workers', type=int, default=None,
+                   help="loader worker processes (default: the config's)")
     p.add_argument('--threads', type=int, default=None,
                    help='torch CPU threads')
     p.add_argument('--out', help='write the results as JSON')
@@ -61,6 +69,8 @@ def main(argv=None):
     args = parse_args(argv)
     if args.iters <= 0 or args.warmup < 0:
         raise ConfigError('--iters must be > 0 and --warmup >= 0')
+    if args.loader_workers is not None and args.loader_workers < 0:
+        raise ConfigError('--loader-workers must be >= 0')
     device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
     if device.startswith('cuda') and not torch.cuda.is_available():
         raise ConfigError('--device cuda: no CUDA GPU visible')
@@ -74,7 +84,9 @@ def main(argv=None):
                         args.batch_size, args.crop, args.loader_batches,
                         channels_last=args.channels_last,
                         infer_shape=args.infer_shape,
-                        infer_label_shape=args.infer_label_shape)
+                        infer_label_shape=args.infer_label_shape,
+                        loader_data=args.loader_data,
+                        loader_workers=args.loader_workers)
     res['config'] = args.config
     res['torch'] = torch.__version__
     res['threads'] = torch.get_num_threads()

@@ -4,8 +4,10 @@ Every number comes from one process, the same model and the same batch, so
 the ratios (ST / supervised, CKD / supervised) compare like with like.
 """
 import copy
+import os.path as osp
 import resource
 import statistics
+import tempfile
 import time
 from typing import Callable, Dict, Optional, Sequence
 
@@ -16,6 +18,7 @@ from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from mmengine.structures import PixelData
 
+from ..errors import ConfigError
 from ..utils import iter_dicts
 from ..utils.amp import amp_dtype
 from ..utils.amp import autocast as amp_autocast
@@ -83,8 +86,16 @@ def run_benchmark(cfg: Config, device: str = 'cpu', iters: int = 10,
                   crop: Optional[int] = None, loader_batches: int = 20,
                   flops: bool = True, channels_last: bool = False,
                   infer_shape: Optional[Sequence[int]] = None,
-                  infer_label_shape: Optional[Sequence[int]] = None) -> Dict:
+                  infer_label_shape: Optional[Sequence[int]] = None,
+                  loader_data: str = 'config',
+                  loader_workers: Optional[int] = None) -> Dict:
     init_default_scope(cfg.get('default_scope', 'mmseg'))
+    if loader_data not in ('config', 'synthetic'):
+        raise ConfigError(f'loader_data={loader_data!r}: use config or '
+                          'synthetic')
+    if loader_data == 'synthetic' and loader_batches > 0 and \
+            cfg.train_dataloader.dataset.get('type') == 'UDADataset':
+        on_synthetic_data(cfg.train_dataloader, '')  # refuse before timing
     dev = torch.device(device)
     seg_cfg = copy.deepcopy(cfg.model)
     for node in iter_dicts(seg_cfg):
@@ -199,22 +210,70 @@ def run_benchmark(cfg: Config, device: str = 'cpu', iters: int = 10,
             for key, n in (('supervised', 3), ('st', 7), ('ckd', 8)):
                 results[f'{key}_tflops'] = n * fwd / (
                     results[f'{key}_ms'] / 1000) / 1e12
-    results['loader_pairs_per_s'] = loader_throughput(cfg, loader_batches)
+    results['loader_pairs_per_s'] = loader_throughput(
+        cfg, loader_batches, loader_data, loader_workers)
+    results['loader_data'] = loader_data
+    results['loader_workers'] = (cfg.train_dataloader.get('num_workers')
+                                 if loader_workers is None
+                                 else loader_workers)
     return results
 
 
-def loader_throughput(cfg: Config, batches: int) -> Optional[float]:
-    """UDA pairs per second from the config's train dataloader (its pipeline
-    and worker count), or None if it is not a UDA config."""
+#: the on-disk layouts the synthetic generator writes, by dataset type
+SYNTHETIC_LAYOUTS = {'GTADataset': 'gta', 'DDBCityscapesDataset': 'cityscapes',
+                     'CityscapesDataset': 'cityscapes'}
+
+
+def on_synthetic_data(dl_cfg: dict, root: str, height: int = 1024,
+                      width: int = 2048, num: int = 16) -> dict:
+    """``dl_cfg`` with every dataset pointed at synthetic scenes of
+    ``height`` x ``width`` (real-image size) written into ``root`` in its
+    on-disk layout (GTA5 converted, Cityscapes), keeping its pipeline: the
+    loader's cost (PNG decoding, resize, crop, flip, collation) as on the
+    real data, where there is none."""
+    dl_cfg = copy.deepcopy(dl_cfg)
+    generator = dict(root=root, seed=0, height=height, width=width,
+                     num_source=num, num_target_train=num, num_target_val=0,
+                     num_source_val=0)
+    for node in iter_dicts(dl_cfg.get('dataset')):
+        if 'pipeline' not in node:
+            continue  # a wrapper (UDADataset, ConcatDataset) or a transform
+        kind = node.get('type')
+        if kind not in SYNTHETIC_LAYOUTS:
+            raise ConfigError(
+                f'--loader-data synthetic: the train dataloader has a '
+                f'{kind}, which has no synthetic layout (there are '
+                f'{", ".join(sorted(SYNTHETIC_LAYOUTS))}); measure it on '
+                'its real data with --loader-data config')
+        node['data_root'] = osp.join(root, SYNTHETIC_LAYOUTS[kind])
+        node['synthetic'] = dict(generator)
+        if kind != 'GTADataset':
+            node['data_prefix'] = dict(img_path='leftImg8bit/train')
+    return dl_cfg
+
+
+def loader_throughput(cfg: Config, batches: int, data: str = 'config',
+                      workers: Optional[int] = None) -> Optional[float]:
+    """UDA pairs per second from the config's train dataloader (its
+    pipeline, batch size and worker count, or ``workers``), on the config's
+    data or (``data='synthetic'``) on synthetic images of the real size in
+    the same layout; None if it is not a UDA config or ``batches`` is 0."""
     dl_cfg = copy.deepcopy(cfg.train_dataloader)
     if dl_cfg.dataset.get('type') != 'UDADataset' or batches <= 0:
         return None
+    if workers is not None:
+        dl_cfg.num_workers = workers
+        dl_cfg.persistent_workers = workers > 0
     from mmengine.runner import Runner
-    loader = Runner.build_dataloader(dl_cfg, seed=0)
-    it = iter(loader)
-    next(it)  # start the workers
-    start = time.perf_counter()
-    for _ in range(batches):
-        next(it)
-    elapsed = time.perf_counter() - start
+    with tempfile.TemporaryDirectory(prefix='ddb-loader-') as tmp:
+        if data == 'synthetic':
+            dl_cfg = on_synthetic_data(dl_cfg, osp.join(tmp, 'synthetic'))
+        loader = Runner.build_dataloader(dl_cfg, seed=0)
+        it = iter(loader)
+        next(it)  # start the workers
+        start = time.perf_counter()
+        for _ in range(batches):
+            next(it)
+        elapsed = time.perf_counter() - start
+        del it, loader  # stop the workers before the files go
     return batches * dl_cfg.batch_size / elapsed

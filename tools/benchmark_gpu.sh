@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The GPU rows of README "Performance" in one go, on the paper's setting
+# (DeepLabV2-R101, 512x512, batch 4; Cityscapes inference protocol 1024x512
+# scored at 2048x1024), no dataset needed:
+#   bash tools/benchmark_gpu.sh [OUT_DIR]          (default work_dirs/benchmark_gpu)
+# writes OUT_DIR/{fp32,bf16,bf16_channels_last}.json and
+# OUT_DIR/loader_8_workers.json (the ST config's loader with 8 workers on
+# synthetic scenes of the real size in the GTA5 / Cityscapes layouts).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+OUT=${1:-work_dirs/benchmark_gpu}
+PYTHON=${PYTHON:-python}
+CONFIG="$ROOT/configs/gtav2cityscapes/r1_st_cu_dlv2_r101v1c_1x4_512x512_40k_gtav2cityscapes.py"
+COMMON=(--device cuda --loader-batches 0 --infer-shape 512 1024
+        --infer-label-shape 1024 2048)
+mkdir -p "$OUT"
+"$PYTHON" -c "import torch; assert torch.cuda.is_available(), 'no CUDA GPU'; \
+print(torch.cuda.get_device_name(0), 'torch', torch.__version__)"
+"$PYTHON" "$ROOT/tools/benchmark.py" "$CONFIG" "${COMMON[@]}" --out "$OUT/fp32.json"
+"$PYTHON" "$ROOT/tools/benchmark.py" "$CONFIG" "${COMMON[@]}" --amp --out "$OUT/bf16.json"
+"$PYTHON" "$ROOT/tools/benchmark.py" "$CONFIG" "${COMMON[@]}" --amp --channels-last \
+    --out "$OUT/bf16_channels_last.json"
+# the loader alone: one step of each kind on the GPU (cheap), then 50 batches
+"$PYTHON" "$ROOT/tools/benchmark.py" "$CONFIG" --device cuda --amp --iters 1 --warmup 0 \
+    --loader-data synthetic --loader-workers 8 --loader-batches 50 \
+    --out "$OUT/loader_8_workers.json"
+"$PYTHON" - "$OUT" <<'EOF'
+import json, os, sys
+out = sys.argv[1]
+runs = {name: json.load(open(os.path.join(out, f'{name}.json')))
+        for name in ('fp32', 'bf16', 'bf16_channels_last')}
+fp32 = runs['fp32']
+for name, r in runs.items():
+    print(f"{name:20s} sup {r['supervised_ms']:.1f} ms  ST {r['st_ms']:.1f} ms  "
+          f"CKD {r['ckd_ms']:.1f} ms  ST/sup {r['st_over_supervised']:.2f}  "
+          f"CKD/sup {r['ckd_over_supervised']:.2f}  bridging "
+          f"{100 * r['bridging_share_of_st']:.1f} %  ST peak {r['st_peak_mb']:.0f} MB  "
+          f"infer {r['inference_images_per_s']:.1f} img/s  "
+          f"ST speed-up {fp32['st_ms'] / r['st_ms']:.2f}x  "
+          f"ST memory {r['st_peak_mb'] / fp32['st_peak_mb']:.2f} of fp32")
+loader = json.load(open(os.path.join(out, 'loader_8_workers.json')))
+print(f"loader, 8 workers, synthetic 2048x1024 scenes: "
+      f"{loader['loader_pairs_per_s']:.1f} UDA pairs/s")
+EOF
