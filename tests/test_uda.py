@@ -286,3 +286,36 @@ def test_training_steps_read_nothing_back_from_the_device(
         if stage != 'ckd':
             assert reads, 'the jitter order read should have been seen'
     assert all(torch.isfinite(v) for v in log_vars.values())
+
+
+def test_batches_are_copied_to_the_device_without_blocking(seg_cfg,
+                                                           monkeypatch):
+    """The preprocessors (plain and two-domain) copy images and labels with
+    non_blocking=True: a blocking copy would wait for every queued kernel
+    at the start of each step."""
+    copies = []
+    to = torch.Tensor.to
+
+    def spy(self, *args, **kwargs):
+        copies.append(kwargs.get('non_blocking', False))
+        return to(self, *args, **kwargs)
+
+    st = build(dict(type='SelfTraining', segmentor=seg_cfg))
+    plain = build(seg_cfg)
+    assert type(plain.data_preprocessor).__name__ == 'DDBDataPreProcessor'
+    two_domains = dict(source=raw_batch(seed=1), target=raw_batch(seed=2))
+    one, another = raw_batch(seed=3), raw_batch(seed=3)
+    monkeypatch.setattr(torch.Tensor, 'to', spy)
+    out = st.data_preprocessor(two_domains, True)
+    # 2 domains x 2 samples x (image, label); the plain model likewise
+    assert len(copies) == 8 and all(copies)
+    copies.clear()
+    plain.data_preprocessor(one, True)
+    assert len(copies) == 4 and all(copies)
+    assert out['source']['inputs'].shape == (2, 3, 32, 32)
+    # mmseg's behaviour on request
+    copies.clear()
+    blocking = build(dict(seg_cfg, data_preprocessor=dict(
+        seg_cfg['data_preprocessor'], non_blocking=False)))
+    blocking.data_preprocessor(another, True)
+    assert len(copies) == 4 and not any(copies)

@@ -1,8 +1,9 @@
 # DeepLabV2 with DDB's reduced adapter head on ResNetV1c-101 (METHOD.md 2.1).
 norm_cfg = dict(type='SyncBN', requires_grad=True)  # BN when not distributed
 crop_size = (512, 512)
+# mmseg's SegDataPreProcessor, copying to the GPU without blocking
 data_preprocessor = dict(
-    type='SegDataPreProcessor',
+    type='DDBDataPreProcessor',
     mean=[123.675, 116.28, 103.53],
     std=[58.395, 57.12, 57.375],
     bgr_to_rgb=True,
