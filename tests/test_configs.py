@@ -114,3 +114,37 @@ def test_prototype_paths_follow_the_convention():
     assert default_prototype_path(
         'gta2cs_st-cu-r2_dlv2red-adapter_r101v1c_poly10warm_s0.py') == \
         'prototypes/gta2cs_round2/gta2cs_st-cu_dlv2.pth'
+
+
+def test_channels_last_option_reaches_the_segmentor():
+    """--channels-last of train.py (UDA config: the segmentor the UDA model
+    wraps), test.py and the pipeline's stage commands."""
+    import importlib.util
+
+    from mmseg_ddb.apis import prepare_train_config
+    from mmseg_ddb.apis.test import prepare_test_config
+    from mmseg_ddb.errors import ConfigError
+    from mmseg_ddb.utils import use_channels_last
+    spec = importlib.util.spec_from_file_location(
+        'train_tool', osp.join(ROOT, 'tools', 'train.py'))
+    train_tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train_tool)
+    st = osp.join(ROOT, 'configs', 'synthetic', 'st_cu_synthetic.py')
+    cfg = prepare_train_config(train_tool.parse_args([st, '--channels-last']))
+    wrap_uda(cfg)
+    assert cfg.model.type == 'SelfTraining'
+    assert cfg.model.segmentor.channels_last is True
+    plain = prepare_train_config(train_tool.parse_args([st]))
+    assert 'channels_last' not in plain.model
+    test_cfg = prepare_test_config(st, channels_last=True)
+    assert test_cfg.model.channels_last is True
+    other = Config(dict(model=dict(type='EncoderDecoder')))
+    with pytest.raises(ConfigError, match="'EncoderDecoder'.*channels-last|"
+                       "channels-last.*'EncoderDecoder'"):
+        use_channels_last(other)
+    from mmseg_ddb.pipeline import PipelineRunner
+    runner = PipelineRunner(
+        osp.join(ROOT, 'configs', 'synthetic', 'ddb_synthetic.py'),
+        channels_last=True)
+    stage = next(s for s in runner.stages if s.kind == 'train')
+    assert '--channels-last' in runner._train_cmd(stage, {}, False, 1, 29500)

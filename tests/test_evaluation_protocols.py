@@ -94,6 +94,7 @@ def runs(tiny_data, tmp_path_factory):
         'st': (str(tmp / 'st.pth'), []),
         'ckd': (str(tmp / 'ckd.pth'), []),
         'amp': (native, ['--amp']),
+        'channels_last': (native, ['--channels-last']),
         'batch3': (native, ['--batch-size', '3']),
         # the window covers the whole 128x256 image: the same as whole
         'slide_whole': (native, ['--mode', 'slide', '--slide-crop', '128',
@@ -212,6 +213,13 @@ def test_amp_predictions_agree_with_fp32(runs):
     amp, native = runs['out']['amp'], runs['out']['native']
     agree = np.mean([(amp[k] == native[k]).mean() for k in native])
     assert agree > 0.95
+
+
+def test_channels_last_predictions_agree_with_the_default_format(runs):
+    # the same network: only the rounding of other kernels differs
+    ours, native = runs['out']['channels_last'], runs['out']['native']
+    agree = np.mean([(ours[k] == native[k]).mean() for k in native])
+    assert agree > 0.99
 
 
 def test_non_overlapping_slide_windows_are_predicted_separately(tiny_data):

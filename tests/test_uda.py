@@ -319,3 +319,63 @@ def test_batches_are_copied_to_the_device_without_blocking(seg_cfg,
         seg_cfg['data_preprocessor'], non_blocking=False)))
     blocking.data_preprocessor(another, True)
     assert len(copies) == 4 and not any(copies)
+
+
+def test_channels_last_segmentor_and_training_step(seg_cfg):
+    """``channels_last=True``: the weights are NHWC, they stay NHWC through
+    optimizer steps and the EMA update (student, EMA, SGD momentum), and the
+    network computes and learns what the default format does (SGD: AdamW's
+    first steps are about sign(gradient), which rounding can flip for the
+    gradients near zero)."""
+    from mmengine.optim import OptimWrapper
+
+    def conv_weights(module):
+        # 3x3 kernels (a 1x1 kernel is contiguous in both formats)
+        return [p for p in module.parameters()
+                if p.dim() == 4 and p.shape[-1] > 1]
+
+    def is_nhwc(t):
+        return t.is_contiguous(memory_format=torch.channels_last) and \
+            not t.is_contiguous()
+
+    runs, inits = {}, {}
+    for fmt in (False, True):
+        torch.manual_seed(0)
+        st = build(dict(type='SelfTraining',
+                        segmentor=dict(seg_cfg, channels_last=fmt)))
+        st.init_weights()
+        inits[fmt] = [p.detach().clone() for p in st.parameters()]
+        st.train()
+        wrapper = OptimWrapper(torch.optim.SGD(
+            [p for p in st.parameters() if p.requires_grad], lr=0.01,
+            momentum=0.9))
+        losses = []
+        for i in range(2):
+            torch.manual_seed(10 + i)
+            data = dict(source=raw_batch(seed=2 * i),
+                        target=raw_batch(seed=2 * i + 1))
+            losses.append(st.train_step(data, wrapper))
+        runs[fmt] = st, losses, wrapper
+    st, losses, wrapper = runs[True]
+    assert st.model.channels_last and st.ema_model.channels_last
+    for module in (st.model, st.ema_model):
+        assert all(is_nhwc(w) for w in conv_weights(module))
+    assert all(is_nhwc(wrapper_state['momentum_buffer'])
+               for p, wrapper_state in st_optimizer_state(wrapper, st))
+    ref, ref_losses, _ = runs[False]
+    # a seed gives the same initial weights in both formats
+    assert all(torch.equal(a, b) for a, b in zip(inits[True], inits[False]))
+    assert not any(is_nhwc(w) for w in conv_weights(ref.model))
+    for ours, theirs in zip(losses, ref_losses):
+        for key in theirs:
+            assert torch.allclose(ours[key], theirs[key], rtol=1e-4,
+                                  atol=1e-5), key
+    for a, b in zip(st.model.parameters(), ref.model.parameters()):
+        assert torch.allclose(a, b, atol=1e-5)
+
+
+def st_optimizer_state(wrapper, st):
+    """(parameter, optimizer state) of the student's 3x3 conv weights."""
+    state = wrapper.optimizer.state
+    return [(p, state[p]) for p in st.model.parameters()
+            if p.dim() == 4 and p.shape[-1] > 1 and p in state]

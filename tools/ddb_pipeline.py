@@ -44,6 +44,9 @@ def parse_args(argv=None):
                         help='bf16 mixed precision for every training, '
                         'prototype and test stage (fp16 on GPUs without '
                         'bf16)')
+    parser.add_argument('--channels-last', action='store_true',
+                        help='train and test in channels_last memory format '
+                        '(speed only: not part of the stage signatures)')
     parser.add_argument('--dry-run', action='store_true',
                         help='print the stage plan with inputs and outputs')
     parser.add_argument('--verbose', action='store_true',
@@ -69,7 +72,8 @@ def main(argv=None):
     runner = PipelineRunner(args.config, args.work_dir, gpus=args.gpus,
                             launcher=args.launcher,
                             parallel_paths=args.parallel_paths,
-                            verbose=args.verbose, amp=args.amp)
+                            verbose=args.verbose, amp=args.amp,
+                            channels_last=args.channels_last)
     if args.dry_run:
         print('\n'.join(runner.plan_lines()))
         return None

@@ -1,6 +1,7 @@
 """Train one DDB stage (source-only, ST or CKD) from a config.
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume] [--amp]
+                          [--channels-last]
                           [--cfg-options k=v ...] [--launcher pytorch]
     bash tools/dist_train.sh CONFIG NGPUS [args]
 """
@@ -33,6 +34,10 @@ def parse_args(argv=None):
     parser.add_argument('--amp', action='store_true',
                         help='mixed precision: bf16 autocast (fp16 with loss '
                         'scaling on GPUs without bf16)')
+    parser.add_argument('--channels-last', action='store_true',
+                        help='weights and inputs in channels_last memory '
+                        'format (faster convolutions on many GPUs, with '
+                        '--amp above all; measure with tools/benchmark.py)')
     parser.add_argument('--no-validate', action='store_true',
                         help='do not evaluate during training')
     parser.add_argument('--seed', type=int, help='random seed')

@@ -7,7 +7,8 @@ from mmengine.config import Config
 from mmengine.model import BaseTTAModel, is_model_wrapper
 
 from ..errors import ConfigError
-from ..utils import check_cfg_options, load_config, load_model_weights
+from ..utils import (check_cfg_options, load_config, load_model_weights,
+                     use_channels_last)
 from ..utils.fileio import write_json_atomic  # noqa: F401 (re-exported)
 from .train import adapt_to_device, build_runner
 
@@ -122,12 +123,14 @@ def prepare_test_config(config: str, cfg_options: Optional[dict] = None,
                         amp: bool = False,
                         out_dir: Optional[str] = None,
                         plot_dir: Optional[str] = None,
+                        channels_last: bool = False,
                         **protocol) -> Config:
     """The config as ``tools/test.py`` runs it: no training state is loaded
     by the runner (weights are loaded by :func:`evaluate`).
 
     Args:
         amp (bool): Run the network in bf16 (fp16 on GPUs without bf16).
+        channels_last (bool): Weights and inputs in channels_last format.
         out_dir (str, optional): Write every prediction as a train-id PNG.
         plot_dir (str, optional): Write the confusion matrix (PNG + npy).
         **protocol: ``mode``, ``slide_crop``, ``slide_stride``,
@@ -148,6 +151,8 @@ def prepare_test_config(config: str, cfg_options: Optional[dict] = None,
     cfg.resume = False
     apply_test_protocol(cfg, config, **protocol)
     cfg.test_cfg = dict(type='DDBTestLoop', amp=amp)
+    if channels_last:
+        use_channels_last(cfg)
     if out_dir or plot_dir:
         evaluators = cfg.test_evaluator if isinstance(
             cfg.test_evaluator, (list, tuple)) else [cfg.test_evaluator]

@@ -12,7 +12,7 @@ from mmseg.registry import MODELS
 from ..errors import ConfigError
 from ..utils import (check_cfg_options, check_gpu_id, check_state_dict,
                      iter_dicts, load_config, load_weights_file,
-                     state_dict_of)
+                     state_dict_of, use_channels_last)
 
 
 def adapt_to_device(cfg: Config, distributed: bool) -> None:
@@ -81,6 +81,8 @@ def prepare_train_config(args) -> Config:
         cfg.work_dir = osp.join('./work_dirs', name)
     if args.amp:
         use_amp(cfg)
+    if getattr(args, 'channels_last', False):
+        use_channels_last(cfg)
     if args.resume_from:
         if not osp.isfile(args.resume_from):
             raise ConfigError(f'--resume-from: {args.resume_from} not found')

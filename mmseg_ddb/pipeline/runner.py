@@ -99,12 +99,16 @@ class PipelineRunner:
         amp (bool): Train, compute prototypes and test in bf16 mixed
             precision (``--amp`` of each tool); part of every stage's
             signature, so switching it redoes the stages.
+        channels_last (bool): Train and test in channels_last memory format
+            (``--channels-last`` of train.py and test.py); a speed option,
+            not part of the signatures (the same network, other kernels).
     """
 
     def __init__(self, config: str, work_dir: Optional[str] = None,
                  gpus: int = 1, launcher: str = 'none',
                  parallel_paths: bool = False, verbose: bool = False,
-                 python: str = sys.executable, amp: bool = False):
+                 python: str = sys.executable, amp: bool = False,
+                 channels_last: bool = False):
         self.config_path = config
         cfg = load_config(config)
         if 'pipeline' not in cfg:
@@ -122,6 +126,7 @@ class PipelineRunner:
         self.verbose = verbose
         self.python = python
         self.amp = amp
+        self.channels_last = channels_last
         self.prototype_epochs = int(self.pipeline.get('prototype_epochs', 4))
         self.stages: List[Stage] = build_plan(self.pipeline,
                                               self._teacher_names)
@@ -238,6 +243,8 @@ class PipelineRunner:
             args.append('--resume')
         if self.amp:
             args.append('--amp')
+        if self.channels_last:
+            args.append('--channels-last')
         if options:
             args += ['--cfg-options'] + [f'{k}={v}'
                                          for k, v in options.items()]
@@ -277,7 +284,8 @@ class PipelineRunner:
             cmd = [self.python, osp.join(ROOT, 'tools', 'test.py'),
                    stage.config, ckpt, '--metrics-out', out, '--work-dir',
                    osp.join(self.stage_dir(stage), 'test')] + (
-                       ['--amp'] if self.amp else [])
+                       ['--amp'] if self.amp else []) + (
+                       ['--channels-last'] if self.channels_last else [])
             self._stream(cmd, log, f'{stage.name} (test)', env)
             with open(out) as f:
                 metrics = json.load(f)

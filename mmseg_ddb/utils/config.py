@@ -94,3 +94,16 @@ def iter_dicts(node) -> Iterable[dict]:
     elif isinstance(node, (list, tuple)):
         for v in node:
             yield from iter_dicts(v)
+
+
+def use_channels_last(cfg: Config) -> None:
+    """``--channels-last`` of train.py / test.py: the segmentor the config
+    builds (``model``, or the ``segmentor`` of a UDA model) keeps its weights
+    and inputs in channels_last memory format."""
+    model = cfg.model
+    target = model.get('segmentor', model)
+    if target.get('type') != 'DDBEncoderDecoder':
+        raise ConfigError(
+            f'--channels-last: model type {target.get("type")!r} is not '
+            'DDBEncoderDecoder, which the option needs')
+    target['channels_last'] = True

@@ -1,6 +1,7 @@
 """The segmentor every DDB model (student, teachers, EMA) is made of."""
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
+import torch
 from mmseg.models.segmentors import EncoderDecoder
 from mmseg.models.utils import resize
 from mmseg.registry import MODELS
@@ -24,6 +25,12 @@ class DDBEncoderDecoder(EncoderDecoder):
       label size before the argmax, as the original's ``inference`` did
       (METHOD.md section 3).
 
+    * ``channels_last=True`` keeps the weights, and the input of the
+      backbone, in channels_last (NHWC) memory format, which the GPU's
+      convolution kernels for bf16 / fp16 prefer (``--channels-last`` of
+      train.py and test.py). The same network; the values differ only by the
+      rounding of other kernels.
+
     Call graph::
 
         loss(inputs, samples)           -> EncoderDecoder.loss (CE on source)
@@ -31,9 +38,33 @@ class DDBEncoderDecoder(EncoderDecoder):
         predict(inputs, samples)        -> inference -> softmax -> resize -> argmax
     """
 
+    def __init__(self, *args, channels_last: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.channels_last = channels_last
+        if channels_last:
+            # before any wrapper (DDP) sees the weights; checkpoint loading
+            # (copy_), the optimizer state and the EMA keep the format
+            self.to(memory_format=torch.channels_last)
+
+    def extract_feat(self, inputs: Tensor) -> List[Tensor]:
+        if self.channels_last:
+            inputs = inputs.contiguous(memory_format=torch.channels_last)
+        return super().extract_feat(inputs)
+
     def init_weights(self):
         """mmengine's init, with a clear message when the ImageNet weights
-        cannot be fetched (offline machine) or the local file is missing."""
+        cannot be fetched (offline machine) or the local file is missing.
+        A channels_last model is initialised in the default format and then
+        converted back, so that a seed gives the same weights in both."""
+        if not self.channels_last:
+            return self._init_weights()
+        self.to(memory_format=torch.contiguous_format)
+        try:
+            self._init_weights()
+        finally:
+            self.to(memory_format=torch.channels_last)
+
+    def _init_weights(self):
         init_cfg = getattr(self.backbone, 'init_cfg', None) or {}
         ckpt = init_cfg.get('checkpoint') if isinstance(init_cfg, dict) \
             else None
