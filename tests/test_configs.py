@@ -141,7 +141,7 @@ def test_channels_last_option_reaches_the_segmentor():
     other = Config(dict(model=dict(type='EncoderDecoder')))
     with pytest.raises(ConfigError, match="'EncoderDecoder'.*channels-last|"
                        "channels-last.*'EncoderDecoder'"):
-        use_channels_last(other)
+        use_channels_last(other.model)
     from mmseg_ddb.pipeline import PipelineRunner
     runner = PipelineRunner(
         osp.join(ROOT, 'configs', 'synthetic', 'ddb_synthetic.py'),

@@ -19,7 +19,7 @@ from mmseg.structures import SegDataSample
 from mmengine.structures import PixelData
 
 from ..errors import ConfigError
-from ..utils import iter_dicts
+from ..utils import iter_dicts, use_channels_last
 from ..utils.amp import amp_dtype
 from ..utils.amp import autocast as amp_autocast
 from ..models.uda.bridging import make_mask, mix, photometric_augment
@@ -103,12 +103,13 @@ def run_benchmark(cfg: Config, device: str = 'cpu', iters: int = 10,
             node['type'] = 'BN'
     seg_cfg.pretrained = None
     seg_cfg.init_cfg = None
+    if channels_last:  # as train.py --channels-last builds it
+        use_channels_last(seg_cfg)
     bs = batch_size or cfg.train_dataloader.get('batch_size', 2)
     size = crop or seg_cfg.data_preprocessor.get('size', (512, 512))[0]
     torch.manual_seed(0)
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
-    x_s = torch.randn(bs, 3, size, size, device=dev).to(memory_format=fmt)
-    x_t = torch.randn(bs, 3, size, size, device=dev).to(memory_format=fmt)
+    x_s = torch.randn(bs, 3, size, size, device=dev)
+    x_t = torch.randn(bs, 3, size, size, device=dev)
     labels = torch.randint(0, 19, (bs, size, size), device=dev)
     source = dict(inputs=x_s, data_samples=_samples(labels))
     target = dict(inputs=x_t, data_samples=_samples(labels))
@@ -116,8 +117,7 @@ def run_benchmark(cfg: Config, device: str = 'cpu', iters: int = 10,
         return amp_autocast(dev.type, amp)
 
     def build(model_cfg):
-        model = MODELS.build(model_cfg).to(dev).train()
-        return model.to(memory_format=fmt)
+        return MODELS.build(model_cfg).to(dev).train()
 
     def optimizer_for(model):
         params = [p for p in model.parameters() if p.requires_grad]
@@ -183,7 +183,7 @@ def run_benchmark(cfg: Config, device: str = 'cpu', iters: int = 10,
     sup.eval()
     in_shape = tuple(infer_shape or (size, size))
     out_shape = tuple(infer_label_shape or in_shape)
-    x_i = torch.randn(bs, 3, *in_shape, device=dev).to(memory_format=fmt)
+    x_i = torch.randn(bs, 3, *in_shape, device=dev)
     metas = [SegDataSample(metainfo=dict(
         img_shape=in_shape, ori_shape=out_shape, pad_shape=in_shape,
         padding_size=[0, 0, 0, 0])) for _ in range(bs)]

@@ -152,7 +152,7 @@ def prepare_test_config(config: str, cfg_options: Optional[dict] = None,
     apply_test_protocol(cfg, config, **protocol)
     cfg.test_cfg = dict(type='DDBTestLoop', amp=amp)
     if channels_last:
-        use_channels_last(cfg)
+        use_channels_last(cfg.model)
     if out_dir or plot_dir:
         evaluators = cfg.test_evaluator if isinstance(
             cfg.test_evaluator, (list, tuple)) else [cfg.test_evaluator]

@@ -82,7 +82,7 @@ def prepare_train_config(args) -> Config:
     if args.amp:
         use_amp(cfg)
     if getattr(args, 'channels_last', False):
-        use_channels_last(cfg)
+        use_channels_last(cfg.model)
     if args.resume_from:
         if not osp.isfile(args.resume_from):
             raise ConfigError(f'--resume-from: {args.resume_from} not found')

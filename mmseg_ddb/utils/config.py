@@ -96,11 +96,10 @@ def iter_dicts(node) -> Iterable[dict]:
             yield from iter_dicts(v)
 
 
-def use_channels_last(cfg: Config) -> None:
-    """``--channels-last`` of train.py / test.py: the segmentor the config
-    builds (``model``, or the ``segmentor`` of a UDA model) keeps its weights
-    and inputs in channels_last memory format."""
-    model = cfg.model
+def use_channels_last(model: dict) -> None:
+    """``--channels-last`` of train.py / test.py / benchmark.py: the
+    segmentor of the model config ``model`` (itself, or the ``segmentor`` of
+    a UDA model) keeps its weights and inputs in channels_last format."""
     target = model.get('segmentor', model)
     if target.get('type') != 'DDBEncoderDecoder':
         raise ConfigError(
