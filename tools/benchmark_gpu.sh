@@ -37,7 +37,8 @@ for name, r in runs.items():
           f"{100 * r['bridging_share_of_st']:.1f} %  ST peak {r['st_peak_mb']:.0f} MB  "
           f"infer {r['inference_images_per_s']:.1f} img/s  "
           f"ST speed-up {fp32['st_ms'] / r['st_ms']:.2f}x  "
-          f"ST memory {r['st_peak_mb'] / fp32['st_peak_mb']:.2f} of fp32")
+          f"ST memory {r['st_peak_mb'] / fp32['st_peak_mb']:.2f} of fp32  "
+          f"ST {r.get('st_tflops') or float('nan'):.1f} TFLOP/s")
 loader = json.load(open(os.path.join(out, 'loader_8_workers.json')))
 print(f"loader, 8 workers, synthetic 2048x1024 scenes: "
       f"{loader['loader_pairs_per_s']:.1f} UDA pairs/s")
