@@ -273,6 +273,33 @@ def test_benchmark_reports_every_field(tmp_path, extra):
         res['st_ms'] / res['supervised_ms'])
 
 
+def test_gpu_benchmark_script_runs_end_to_end_on_the_cpu(tmp_path):
+    """tools/benchmark_gpu.sh, with its device, config and sizes overridden
+    (the tiny synthetic network at 64x64 on the CPU): the three precision
+    runs, their JSON, and the summary lines with the bf16 ratios."""
+    out = tmp_path / 'bench'
+    env = dict(ENV, PYTHON=sys.executable, DEVICE='cpu', LOADER_BATCHES='0',
+               CONFIG=osp.join(REPO, 'configs', 'synthetic',
+                               'st_cu_synthetic.py'),
+               BENCH_ARGS='--crop 64 --batch-size 1 --iters 1 --warmup 0 '
+                          '--infer-shape 32 64 --infer-label-shape 64 128')
+    res = subprocess.run(['bash', osp.join(REPO, 'tools', 'benchmark_gpu.sh'),
+                          str(out)], cwd=str(tmp_path), env=env,
+                         capture_output=True, text=True, timeout=TIMEOUT)
+    ok(res)
+    runs = {name: json.loads((out / f'{name}.json').read_text())
+            for name in ('fp32', 'bf16', 'bf16_channels_last')}
+    assert [r['amp'] for r in runs.values()] == [False, True, True]
+    assert [r['channels_last'] for r in runs.values()] == [False, False, True]
+    assert runs['fp32']['inference_label_shape'] == [64, 128]  # the override
+    lines = res.stdout.splitlines()
+    for name, r in runs.items():
+        line = next(l for l in lines if l.startswith(name + ' '))
+        speedup = runs['fp32']['st_ms'] / r['st_ms']
+        assert f'ST speed-up {speedup:.2f}x' in line
+    assert not (out / 'loader_8_workers.json').exists()
+
+
 def test_loader_benchmark_on_synthetic_data_keeps_the_real_pipeline(
         tmp_path):
     """--loader-data synthetic: the R101 ST config's loader (its GTA5 and

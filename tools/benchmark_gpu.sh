@@ -5,31 +5,45 @@
 #   bash tools/benchmark_gpu.sh [OUT_DIR]          (default work_dirs/benchmark_gpu)
 # writes OUT_DIR/{fp32,bf16,bf16_channels_last}.json and
 # OUT_DIR/loader_8_workers.json (the ST config's loader with 8 workers on
-# synthetic scenes of the real size in the GTA5 / Cityscapes layouts).
+# synthetic scenes of the real size in the GTA5 / Cityscapes layouts), then
+# prints one line per precision: step times, ratios, bridging share, peak
+# memory, inference images/s, bf16 speed-up and memory against fp32, TFLOP/s.
+# Environment: DEVICE (cuda), CONFIG (the R101 ST config), BENCH_ARGS (more
+# benchmark.py options for every run), LOADER_BATCHES (50; 0 skips the loader).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${1:-work_dirs/benchmark_gpu}
 PYTHON=${PYTHON:-python}
-CONFIG="$ROOT/configs/gtav2cityscapes/r1_st_cu_dlv2_r101v1c_1x4_512x512_40k_gtav2cityscapes.py"
-COMMON=(--device cuda --loader-batches 0 --infer-shape 512 1024
-        --infer-label-shape 1024 2048)
+DEVICE=${DEVICE:-cuda}
+CONFIG=${CONFIG:-"$ROOT/configs/gtav2cityscapes/r1_st_cu_dlv2_r101v1c_1x4_512x512_40k_gtav2cityscapes.py"}
+LOADER_BATCHES=${LOADER_BATCHES:-50}
+read -r -a EXTRA <<< "${BENCH_ARGS:-}"
+COMMON=(--device "$DEVICE" --loader-batches 0 --infer-shape 512 1024
+        --infer-label-shape 1024 2048 "${EXTRA[@]}")
 mkdir -p "$OUT"
-"$PYTHON" -c "import torch; assert torch.cuda.is_available(), 'no CUDA GPU'; \
+if [ "$DEVICE" = cuda ]; then
+    "$PYTHON" -c "import torch; assert torch.cuda.is_available(), 'no CUDA GPU'; \
 print(torch.cuda.get_device_name(0), 'torch', torch.__version__)"
+fi
 "$PYTHON" "$ROOT/tools/benchmark.py" "$CONFIG" "${COMMON[@]}" --out "$OUT/fp32.json"
 "$PYTHON" "$ROOT/tools/benchmark.py" "$CONFIG" "${COMMON[@]}" --amp --out "$OUT/bf16.json"
 "$PYTHON" "$ROOT/tools/benchmark.py" "$CONFIG" "${COMMON[@]}" --amp --channels-last \
     --out "$OUT/bf16_channels_last.json"
-# the loader alone: one step of each kind on the GPU (cheap), then 50 batches
-"$PYTHON" "$ROOT/tools/benchmark.py" "$CONFIG" --device cuda --amp --iters 1 --warmup 0 \
-    --loader-data synthetic --loader-workers 8 --loader-batches 50 \
-    --out "$OUT/loader_8_workers.json"
-"$PYTHON" - "$OUT" <<'EOF'
+if [ "$LOADER_BATCHES" -gt 0 ]; then
+    # the loader (after one cheap step of each kind)
+    "$PYTHON" "$ROOT/tools/benchmark.py" "$CONFIG" --device "$DEVICE" --amp \
+        --iters 1 --warmup 0 "${EXTRA[@]}" --loader-data synthetic \
+        --loader-workers 8 --loader-batches "$LOADER_BATCHES" \
+        --out "$OUT/loader_8_workers.json"
+fi
+"$PYTHON" - "$OUT" "$LOADER_BATCHES" <<'EOF'
 import json, os, sys
-out = sys.argv[1]
+out, loader_batches = sys.argv[1], int(sys.argv[2])
 runs = {name: json.load(open(os.path.join(out, f'{name}.json')))
         for name in ('fp32', 'bf16', 'bf16_channels_last')}
 fp32 = runs['fp32']
+print(f"{fp32['device']}, config: {os.path.basename(fp32['config'])}, "
+      f"batch {fp32['batch_size']}, crop {fp32['crop']}, torch {fp32['torch']}")
 for name, r in runs.items():
     print(f"{name:20s} sup {r['supervised_ms']:.1f} ms  ST {r['st_ms']:.1f} ms  "
           f"CKD {r['ckd_ms']:.1f} ms  ST/sup {r['st_over_supervised']:.2f}  "
@@ -39,7 +53,8 @@ for name, r in runs.items():
           f"ST speed-up {fp32['st_ms'] / r['st_ms']:.2f}x  "
           f"ST memory {r['st_peak_mb'] / fp32['st_peak_mb']:.2f} of fp32  "
           f"ST {r.get('st_tflops') or float('nan'):.1f} TFLOP/s")
-loader = json.load(open(os.path.join(out, 'loader_8_workers.json')))
-print(f"loader, 8 workers, synthetic 2048x1024 scenes: "
-      f"{loader['loader_pairs_per_s']:.1f} UDA pairs/s")
+if loader_batches > 0:
+    loader = json.load(open(os.path.join(out, 'loader_8_workers.json')))
+    print(f"loader, 8 workers, synthetic 2048x1024 scenes: "
+          f"{loader['loader_pairs_per_s']:.1f} UDA pairs/s")
 EOF
