@@ -277,3 +277,34 @@ def test_amp_switch_picks_bf16_unless_the_gpu_lacks_it():
         assert cfg.optim_wrapper['type'] == 'AmpOptimWrapper'
     else:
         assert cfg.optim_wrapper['type'] == 'BF16OptimWrapper'
+
+
+class _Range(torch.utils.data.Dataset):
+    def __len__(self):
+        return 64
+
+    def __getitem__(self, i):
+        return torch.tensor(i)
+
+
+def test_loader_workers_end_with_the_run():
+    """stop_loader_workers ends the persistent workers of the runner's loops
+    (which torch's finaliser would join with a 5 s timeout per worker) and
+    leaves loaders that never started alone."""
+    from mmseg_ddb.apis.train import stop_loader_workers
+    loader = torch.utils.data.DataLoader(_Range(), batch_size=2,
+                                         num_workers=2,
+                                         persistent_workers=True)
+    batches = iter(loader)
+    assert int(next(batches)[0]) == 0          # workers started, prefetching
+    workers = list(loader._iterator._workers)
+    assert all(w.is_alive() for w in workers)
+    idle = torch.utils.data.DataLoader(_Range(), num_workers=2,
+                                       persistent_workers=True)
+    runner = types.SimpleNamespace(
+        _train_loop=types.SimpleNamespace(dataloader=loader),
+        _val_loop=types.SimpleNamespace(dataloader=idle),
+        _test_loop=None)
+    stop_loader_workers(runner)
+    assert not any(w.is_alive() for w in workers)
+    assert loader._iterator is None and idle._iterator is None

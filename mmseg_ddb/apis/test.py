@@ -10,7 +10,7 @@ from ..errors import ConfigError
 from ..utils import (check_cfg_options, load_config, load_model_weights,
                      use_channels_last)
 from ..utils.fileio import write_json_atomic  # noqa: F401 (re-exported)
-from .train import adapt_to_device, build_runner
+from .train import adapt_to_device, build_runner, stop_loader_workers
 
 SUPPORTED_METRICS = ('mIoU', )
 #: ``--aug-test`` scales: the standard multi-scale + flip protocol
@@ -207,4 +207,7 @@ def evaluate(cfg: Config, checkpoint: str, trust: bool = False) -> dict:
         model = model.module
     load_model_weights(model, checkpoint, trust=trust)
     runner._has_loaded = True  # nothing for the runner to load
-    return runner.test()
+    try:
+        return runner.test()
+    finally:
+        stop_loader_workers(runner)
