@@ -1,4 +1,4 @@
-"""Tests of the built-in synthetic domain shift (mmseg_ddb/datasets/synthetic.py)."""
+"""Tests of the built-in synthetic domain shift (the package mmseg_ddb/datasets/synthetic)."""
 import json
 import multiprocessing
 import os
@@ -259,15 +259,106 @@ def test_cli_generates_and_writes_a_preview(tmp_path):
     assert grid.shape == (4 * 32, 4 * 64, 3)                # source, labels, target, labels
 
 
-def test_module_does_not_import_mmseg():
-    """The module file alone (not the package __init__) needs no mmseg, mmengine or torch."""
+def test_module_does_not_import_mmseg(tmp_path):
+    """The synthetic package alone needs no mmseg, mmengine, mmcv or torch: imported (and run:
+    a generation with the generic look, whose imports are lazy) with empty stand-ins for its
+    parent packages, so that the __init__ files of mmseg_ddb, mmseg_ddb.datasets and
+    mmseg_ddb.utils (which import all of these) do not run."""
     import subprocess
     import sys
-    code = ('import importlib.util, sys; '
-            f'spec = importlib.util.spec_from_file_location("syn", {synthetic.__file__!r}); '
-            'spec.loader.exec_module(importlib.util.module_from_spec(spec)); '
-            'print(sorted({m.split(".")[0] for m in sys.modules} '
-            '& {"mmseg", "mmengine", "mmcv", "torch"}))')
+    pkg = os.path.dirname(os.path.dirname(synthetic.__path__[0]))     # .../mmseg_ddb
+    code = ('import sys, types\n'
+            f'pkg = {pkg!r}\n'
+            'for name, sub in (("mmseg_ddb", ""), ("mmseg_ddb.datasets", "datasets"),\n'
+            '                  ("mmseg_ddb.utils", "utils")):\n'
+            '    stub = types.ModuleType(name)\n'
+            '    stub.__path__ = [pkg + "/" + sub if sub else pkg]\n'
+            '    sys.modules[name] = stub\n'
+            'from mmseg_ddb.datasets import synthetic\n'
+            'assert synthetic.__file__.startswith(pkg), synthetic.__file__\n'
+            f'synthetic.generate_synthetic({str(tmp_path / "syn")!r}, num_source=1,\n'
+            '    num_target_train=1, num_target_val=1, num_source_val=0, num_generic=1,\n'
+            '    height=16, width=32, progress=False)\n'
+            'print(sorted({m.split(".")[0] for m in sys.modules}\n'
+            '             & {"mmseg", "mmengine", "mmcv", "torch"}))\n')
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == '[]'
+
+
+# -- the generic look and the thing scale ----------------------------------------------------
+def test_generic_look_keeps_the_geometry_and_randomises_class_colours():
+    """Same generator state: the labels of the generic look are those of the other looks; the
+    colour of a class varies across images far more than in the source look (colour says
+    nothing about the class)."""
+    img_s, lbl_s = _render(3, 'source')
+    img_g, lbl_g = _render(3, 'generic')
+    np.testing.assert_array_equal(lbl_s, lbl_g)
+    road = CLASSES.index('road')
+    spread = {}
+    for domain in ('source', 'generic'):
+        means = [img[label == road].mean(0) for img, label in
+                 (_render(100 + i, domain) for i in range(12))]
+        spread[domain] = np.std(means, axis=0).mean()
+    assert spread['generic'] > 3 * spread['source'], spread
+
+
+def test_thing_scale_enlarges_thin_and_small_things_only():
+    def counts(scale):
+        total = np.zeros(256)
+        for seed in range(8):
+            label = render_scene(np.random.default_rng(seed), 128, 256, 'source', scale)[1]
+            total += np.bincount(label.ravel(), minlength=256)
+        return total
+    one, two = counts(1.0), counts(2.0)
+    for seed in range(2):      # 1.0 is the default, to the pixel
+        a = render_scene(np.random.default_rng(seed), 64, 128, 'target')
+        b = render_scene(np.random.default_rng(seed), 64, 128, 'target', 1.0)
+        np.testing.assert_array_equal(a[0], b[0])
+        np.testing.assert_array_equal(a[1], b[1])
+    # twice the width (poles: only the width) and, but for poles, twice the height
+    for name, factor in (('pole', 1.3), ('traffic light', 1.8), ('traffic sign', 1.8),
+                         ('person', 1.8), ('rider', 1.8), ('bicycle', 1.8)):
+        c = CLASSES.index(name)
+        assert two[c] > factor * one[c], (name, one[c], two[c])
+    for name in ('road', 'sky', 'car'):                    # drawn as before (less occluded)
+        c = CLASSES.index(name)
+        assert abs(two[c] - one[c]) < 0.15 * one[c], (name, one[c], two[c])
+
+
+def test_category_table_is_the_official_one():
+    lut = synthetic.category_lut()
+    cats = synthetic.CATEGORIES
+    expect = {'road': 'flat', 'sidewalk': 'flat', 'building': 'construction',
+              'wall': 'construction', 'fence': 'construction', 'pole': 'object',
+              'traffic light': 'object', 'traffic sign': 'object', 'vegetation': 'nature',
+              'terrain': 'nature', 'sky': 'sky', 'person': 'human', 'rider': 'human',
+              'car': 'vehicle', 'truck': 'vehicle', 'bus': 'vehicle', 'train': 'vehicle',
+              'motorcycle': 'vehicle', 'bicycle': 'vehicle'}
+    assert [cats[lut[i]] for i in range(19)] == [expect[c] for c in CLASSES]
+    assert lut[255] == 255 and (lut[19:255] == 255).all()
+
+
+def test_generic_split_is_written_with_category_labels(tmp_path):
+    root = str(tmp_path / 'syn')
+    meta = generate_synthetic(root, **SMALL, num_generic=2, thing_scale=150)
+    assert meta['counts']['generic'] == 2
+    assert meta['args']['num_generic'] == 2 and meta['args']['thing_scale'] == 150
+    for i in range(2):
+        img = cv2.imread(os.path.join(root, f'generic/gta/images/{i:05d}.png'))
+        label = cv2.imread(os.path.join(root, f'generic/gta/labels/{i:05d}_labelTrainIds.png'),
+                           cv2.IMREAD_UNCHANGED)
+        ref_img, ref_label = render_scene(synthetic._image_rng(0, 'generic', i), 32, 64,
+                                          'generic', 1.5)
+        np.testing.assert_array_equal(cv2.cvtColor(img, cv2.COLOR_BGR2RGB), ref_img)
+        np.testing.assert_array_equal(label, synthetic.category_lut()[ref_label])
+        assert set(np.unique(label)) <= set(range(7)) | {255}
+    # the other splits are those of a root made without the generic look, at that scale
+    src = cv2.imread(os.path.join(root, 'gta/labels/00000_labelTrainIds.png'),
+                     cv2.IMREAD_UNCHANGED)
+    np.testing.assert_array_equal(
+        src, render_scene(synthetic._image_rng(0, 'source', 0), 32, 64, 'source', 1.5)[1])
+    # roots made without these arguments do not record them
+    plain = generate_synthetic(str(tmp_path / 'plain'), **SMALL)
+    assert 'generic' not in plain['counts'] and 'num_generic' not in plain['args']
+    assert 'thing_scale' not in plain['args']
