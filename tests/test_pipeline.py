@@ -20,7 +20,10 @@ What the module checks (the issue's acceptance criteria):
 * rerunning a finished pipeline skips every stage;
 * a stage whose config changed is redone, the manifest says why, and its
   previous outputs are kept aside;
-* ``--from`` / ``--only`` force the documented stages.
+* ``--from`` / ``--only`` force the documented stages;
+* the tiny pipeline's ``oracle`` stage (trained on the target labels, from
+  the init checkpoint) is reported in ``summary.json`` with its per-class
+  IoU; the summary's pure functions are tested in test_pipeline_report.py.
 """
 import glob
 import importlib.util
@@ -38,9 +41,12 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PIPELINE = osp.join(REPO, 'tools', 'ddb_pipeline.py')
 SYNTHETIC = osp.join(REPO, 'configs', 'synthetic')
 ENV = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
-STAGES = ['init', 'r1_st_cu', 'r1_st_ca', 'r1_proto_cu', 'r1_proto_ca',
-          'r1_ckd']
-TRAIN_STAGES = ['init', 'r1_st_cu', 'r1_st_ca', 'r1_ckd']
+#: the stages of the module's tiny pipeline (``tiny_pipeline``)
+STAGES = ['init', 'oracle', 'r1_st_cu', 'r1_st_ca', 'r1_proto_cu',
+          'r1_proto_ca', 'r1_ckd']
+TRAIN_STAGES = ['init', 'oracle', 'r1_st_cu', 'r1_st_ca', 'r1_ckd']
+#: the stages of a tiny pipeline written with ``oracle=False``
+STAGES_NO_ORACLE = [s for s in STAGES if s != 'oracle']
 #: the generated data (the datasets' ``synthetic=`` generator arguments)
 DATA_ARGS = dict(seed=0, num_source=8, num_target_train=8, num_target_val=4,
                  height=64, width=128)
@@ -50,14 +56,21 @@ TIMEOUT = 400
 
 
 def data_args():
-    """``DATA_ARGS``, with no held-out source-look images where the
-    generator makes them (the pipeline does not use them)."""
+    """``DATA_ARGS``, with no held-out source-look and no generic-look
+    images where the generator makes them (the tiny pipeline uses neither)
+    and things and target look at their plain scale (the leaves'
+    ``synthetic`` dict overrides the base config's arguments)."""
     import inspect
 
     from mmseg_ddb.datasets.synthetic import generate_synthetic
     args = dict(DATA_ARGS)
-    if 'num_source_val' in inspect.signature(generate_synthetic).parameters:
-        args['num_source_val'] = 0
+    params = inspect.signature(generate_synthetic).parameters
+    for name in ('num_source_val', 'num_generic'):
+        if name in params:
+            args[name] = 0
+    for name in ('thing_scale', 'shift'):  # the first demo's look
+        if name in params:
+            args[name] = 100
     return args
 
 
@@ -93,6 +106,11 @@ def write_leaf(folder, name, base, data_root, max_iters, extra=''):
                 train['source']['pipeline'])),
             target=dict(cs, pipeline=_small_pipeline(
                 train['target']['pipeline'])))
+    elif train['type'] == 'DDBCityscapesDataset':
+        # the oracle: the target-look training images with their labels
+        assert 'seg_map_path' in train['data_prefix'], train
+        train_set = dict(cs, data_prefix=train['data_prefix'],
+                         pipeline=_small_pipeline(train['pipeline']))
     else:
         train_set = dict(gta, pipeline=_small_pipeline(train['pipeline']))
     loader = dict(batch_size=2, num_workers=0, persistent_workers=False)
@@ -142,10 +160,12 @@ def assert_tiny(config, data_root):
         assert ds['synthetic']['root'] == data_root, (config, ds)
 
 
-def write_tiny_pipeline(folder, evaluate=True):
+def write_tiny_pipeline(folder, evaluate=True, oracle=False):
     """A one-round pipeline config in ``folder``: a source-only ``init``
     stage (its checkpoint initialises every later model through
-    ``model.init_cfg.checkpoint``), ST-cu / ST-ca (4 iterations, so a
+    ``model.backbone.init_cfg.checkpoint``, as in the synthetic demo), with
+    ``oracle`` an oracle stage (the
+    target labels, 2 iterations), ST-cu / ST-ca (4 iterations, so a
     checkpoint at 2 exists mid-stage), their prototypes and CKD."""
     from mmseg_ddb.datasets.synthetic import ensure_synthetic
     data_root = osp.join(folder, 'synthetic')
@@ -156,25 +176,32 @@ def write_tiny_pipeline(folder, evaluate=True):
     ca = write_leaf(folder, 'tiny_st_ca', 'st_ca_synthetic.py', data_root, 4)
     ckd = write_leaf(folder, 'tiny_ckd', 'ckd_synthetic.py', data_root, 2,
                      extra='uda = dict(proto_temperature=1.0)\n')
-    for leaf in (init, cu, ca, ckd):
+    leaves = dict(init=init, cu=cu, ca=ca, ckd=ckd)
+    if oracle:
+        leaves['oracle'] = write_leaf(
+            folder, 'tiny_oracle', 'oracle_synthetic.py', data_root, 2)
+    for leaf in leaves.values():
         assert_tiny(leaf, data_root)
+    oracle_line = (f"oracle=dict(config={leaves['oracle']!r}),\n    "
+                   if oracle else '')
     cfg = osp.join(folder, 'tiny_pipeline.py')
     with open(cfg, 'w') as f:
         f.write(f"""\
 pipeline = dict(
     task='tiny',
-    init=dict(config={init!r}),
-    rounds=[dict(st=dict(cu={cu!r}, ca={ca!r}), ckd={ckd!r})],
+    init=dict(config={init!r}, key='model.backbone.init_cfg.checkpoint'),
+    {oracle_line}rounds=[dict(st=dict(cu={cu!r}, ca={ca!r}), ckd={ckd!r})],
     prototype_epochs=1,
     evaluate={evaluate!r})
 """)
-    return dict(pipeline=cfg, init=init, cu=cu, ca=ca, ckd=ckd, root=folder)
+    return dict(pipeline=cfg, root=folder, **leaves)
 
 
 @pytest.fixture(scope='module')
 def tiny_pipeline(tmp_path_factory):
     import mmseg_ddb  # noqa: F401
-    return write_tiny_pipeline(str(tmp_path_factory.mktemp('pipeline')))
+    return write_tiny_pipeline(str(tmp_path_factory.mktemp('pipeline')),
+                               oracle=True)
 
 
 # -- helpers ------------------------------------------------------------------
@@ -345,7 +372,7 @@ def assert_complete(work_dir, evaluate=True):
     init = stages['init']['outputs']['checkpoint']['path']
     ckd = stages['r1_ckd']
     assert ckd['options'] == {
-        'model.init_cfg.checkpoint': init,
+        'model.backbone.init_cfg.checkpoint': init,
         'uda.teachers.0.checkpoint':
             stages['r1_st_cu']['outputs']['checkpoint']['path'],
         'uda.teachers.0.prototypes':
@@ -355,8 +382,8 @@ def assert_complete(work_dir, evaluate=True):
         'uda.teachers.1.prototypes':
             stages['r1_proto_ca']['outputs']['prototypes']['path'],
     }
-    for name in ('r1_st_cu', 'r1_st_ca'):
-        assert stages[name]['options'] == {'model.init_cfg.checkpoint': init}
+    for name in ('oracle', 'r1_st_cu', 'r1_st_ca'):
+        assert stages[name]['options'] == {'model.backbone.init_cfg.checkpoint': init}
     # no truncated or temporary file anywhere in the work dir
     files = list(files_under(work_dir))
     assert [f for f in files if '.tmp-' in osp.basename(f)] == []
@@ -380,8 +407,24 @@ def assert_complete(work_dir, evaluate=True):
             assert isinstance(row['mIoU'], float), row
             assert 0.0 <= row['mIoU'] <= 100.0, row
             with open(osp.join(work_dir, row['stage'], 'metrics.json')) as f:
-                assert json.load(f)['mIoU'] == row['mIoU']
-        assert osp.isfile(osp.join(work_dir, 'summary.png'))
+                metrics = json.load(f)
+            assert metrics['mIoU'] == row['mIoU']
+            # the per-class IoU of the stage's test, as tools/test.py wrote it
+            assert row['per_class'] == metrics['per_class'], row
+            assert row['per_class'] and all(
+                v is None or 0.0 <= v <= 100.0
+                for v in row['per_class'].values()), row
+        # the oracle is reported; without a reference stage there is no
+        # reference -> oracle gap to measure the stages by
+        oracle = summary['stages'][TRAIN_STAGES.index('oracle')]
+        assert oracle['label'] == 'oracle (target labels)'
+        assert summary['oracle_mIoU'] == oracle['mIoU']
+        assert summary['reference_mIoU'] is None
+        assert [r['gap_closed'] for r in summary['stages']] == [None] * len(
+            TRAIN_STAGES)
+        with open(osp.join(work_dir, 'summary.png'), 'rb') as f:
+            assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+
     return manifest
 
 
@@ -404,10 +447,10 @@ def test_dry_run_prints_the_plan_and_runs_nothing(tiny_pipeline, tmp_path):
     # every stage, in order, with its kind, status and config
     heads = [ln.split() for ln in lines if ln and not ln.startswith(' ')][1:]
     assert [h[0] for h in heads] == STAGES, out
-    assert [h[1] for h in heads] == ['train'] * 3 + ['prototypes'] * 2 + [
+    assert [h[1] for h in heads] == ['train'] * 4 + ['prototypes'] * 2 + [
         'train'], out
     assert all(h[2] == 'pending' for h in heads), out
-    configs = dict(init='init', r1_st_cu='cu', r1_st_ca='ca',
+    configs = dict(init='init', oracle='oracle', r1_st_cu='cu', r1_st_ca='ca',
                    r1_proto_cu='cu', r1_proto_ca='ca', r1_ckd='ckd')
     assert [h[3] for h in heads] == [tiny_pipeline[configs[s]]
                                      for s in STAGES], out
@@ -421,14 +464,17 @@ def test_dry_run_prints_the_plan_and_runs_nothing(tiny_pipeline, tmp_path):
 
     wd = osp.abspath(work_dir)
     assert block('init') == [f'-> checkpoint: {wd}/init/iter_<last>.pth']
+    assert block('oracle') == [
+        'model.backbone.init_cfg.checkpoint = <init.checkpoint>',
+        f'-> checkpoint: {wd}/oracle/iter_<last>.pth']
     for path in ('cu', 'ca'):
         assert block(f'r1_st_{path}') == [
-            'model.init_cfg.checkpoint = <init.checkpoint>',
+            'model.backbone.init_cfg.checkpoint = <init.checkpoint>',
             f'-> checkpoint: {wd}/r1_st_{path}/iter_<last>.pth']
         assert block(f'r1_proto_{path}') == [
             f'-> prototypes: {wd}/r1_proto_{path}/prototypes.pth']
     assert block('r1_ckd') == [
-        'model.init_cfg.checkpoint = <init.checkpoint>',
+        'model.backbone.init_cfg.checkpoint = <init.checkpoint>',
         'uda.teachers.0.checkpoint = <r1_st_cu.checkpoint>',
         'uda.teachers.0.prototypes = <r1_proto_cu.prototypes>',
         'uda.teachers.1.checkpoint = <r1_st_ca.checkpoint>',
@@ -460,7 +506,7 @@ def killed_twice(tiny_pipeline):
     with open(marker) as f:
         seen['kill1_checkpoint'] = f.read().strip()
     seen['kill1_outputs'] = {s: output_ids(seen['kill1']['stages'][s])
-                             for s in ('init', 'r1_st_cu')}
+                             for s in ('init', 'oracle', 'r1_st_cu')}
     assert_died_with_pipeline(work_dir, children, state)
     seen['kill1_after'] = read_manifest(work_dir)
     # what a kill in the middle of a write leaves behind: a partial
@@ -481,7 +527,8 @@ def killed_twice(tiny_pipeline):
         cfg, work_dir, root, osp.join(root, 'run2.log'), 'r1_proto_cu',
         lambda m: True, 'r1_proto_cu to start')
     seen['kill2_outputs'] = {s: output_ids(seen['kill2']['stages'][s])
-                             for s in ('init', 'r1_st_cu', 'r1_st_ca')}
+                             for s in ('init', 'oracle', 'r1_st_cu',
+                                       'r1_st_ca')}
     assert_died_with_pipeline(work_dir, children, state)
     seen['kill2_after'] = read_manifest(work_dir)
     seen['planted_left'] = [p for p in seen['planted'] if osp.exists(p)]
@@ -499,27 +546,27 @@ def test_killed_pipeline_resumes_without_rerunning_finished_stages(
     # the kills left the interrupted stage `running`, the others untouched
     first, second = seen['kill1_after'], seen['kill2_after']
     assert [status(first, s) for s in STAGES] == [
-        'done', 'done', 'running', 'pending', 'pending', 'pending']
+        'done', 'done', 'done', 'running', 'pending', 'pending', 'pending']
     assert [status(second, s) for s in STAGES] == [
-        'done', 'done', 'done', 'running', 'pending', 'pending']
+        'done', 'done', 'done', 'done', 'running', 'pending', 'pending']
 
     # the partial files of writers killed mid-write were cleaned up
     assert seen['planted_left'] == []
     final = assert_complete(work_dir)
     stages = final['stages']
     # stages finished before a kill were not rerun
-    for name in ('init', 'r1_st_cu'):
+    for name in ('init', 'oracle', 'r1_st_cu'):
         assert stages[name]['started'] == first['stages'][name]['started']
         assert stages[name]['reason'] == 'not run yet'
         assert output_ids(stages[name]) == seen['kill1_outputs'][name]
     assert stages['r1_st_ca']['started'] == second['stages']['r1_st_ca'][
         'started']
-    for name in ('init', 'r1_st_cu', 'r1_st_ca'):
+    for name in ('init', 'oracle', 'r1_st_cu', 'r1_st_ca'):
         assert output_ids(stages[name]) == seen['kill2_outputs'][name]
     assert glob.glob(osp.join(work_dir, '*.old-*')) == glob.glob(
         osp.join(work_dir, 'r1_proto_cu.old-*'))
     assert skipped_stages(seen['run3'].stdout) == [
-        'init', 'r1_st_cu', 'r1_st_ca']
+        'init', 'oracle', 'r1_st_cu', 'r1_st_ca']
 
     # r1_st_ca resumed from its mid-stage checkpoint
     assert re.fullmatch(r'interrupted \(running\); resuming',
@@ -646,7 +693,8 @@ def test_multi_process_stages_and_parallel_paths(tmp_path):
     run_pipeline(tiny['pipeline'], work_dir, '--gpus', '2',
                  '--parallel-paths', cwd=str(tmp_path))
     manifest = read_manifest(work_dir)
-    assert all(status(manifest, s) == 'done' for s in STAGES)
+    assert manifest['pipeline']['stages'] == STAGES_NO_ORACLE
+    assert all(status(manifest, s) == 'done' for s in STAGES_NO_ORACLE)
     for stage in ('init', 'r1_ckd'):
         log = open(osp.join(work_dir, stage, 'stage.log')).read()
         assert 'torch.distributed.run' in log

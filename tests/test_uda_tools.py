@@ -23,9 +23,9 @@ CKD_CONFIG = osp.join(REPO, 'configs', 'synthetic', 'ckd_synthetic.py')
 def uda_options(root, **extra):
     """The synthetic UDA configs on the tiny data: source = GTA layout,
     target = the Cityscapes-layout images, no workers, batch 2, 8
-    iterations, a checkpoint every 4, random init (no source-only init)."""
+    iterations, a checkpoint every 4, random init (no generic pretraining)."""
     opts = {
-        'model.init_cfg': None,
+        'model.backbone.init_cfg': None,
         'train_dataloader.dataset.source.data_root': osp.join(root, 'gta'),
         'train_dataloader.dataset.source.synthetic': None,
         'train_dataloader.dataset.target.data_root': osp.join(root, 'cs'),

@@ -1,23 +1,20 @@
 # Round 2, Stage 2 (CKD) on the synthetic domain shift: a fresh student (from the
-# source-only checkpoint, standing in for ImageNet) learns from the ST-cu and
+# generic pretraining, standing in for ImageNet) learns from the ST-cu and
 # ST-ca students, each rectified by its prototypes. tools/ddb_pipeline.py
 # wires the paths; by hand, run the two ST configs and cal_prototype.py first.
 _base_ = [
-    '../_base_/models/deeplabv2red_r18v1c_tiny.py',
+    '../_base_/models/deeplabv2red_r18v1c_tiny_pretrained.py',
     '../_base_/datasets/synthetic_ckd.py',
     '../_base_/uda/ckd.py',
     '../_base_/synthetic_runtime.py',
 ]
-model = dict(init_cfg=dict(
-    type='Pretrained',
-    checkpoint='work_dirs/source_only_synthetic/iter_400.pth'))
 uda = dict(teachers=[
     dict(name='cu',
-         checkpoint='work_dirs/r2_st_cu_synthetic/iter_400.pth',
+         checkpoint='work_dirs/r2_st_cu_synthetic/iter_600.pth',
          prototypes='prototypes/synthetic_round2/synthetic_st-cu_dlv2.pth',
          config='configs/synthetic/r2_st_cu_synthetic.py'),
     dict(name='ca',
-         checkpoint='work_dirs/r2_st_ca_synthetic/iter_400.pth',
+         checkpoint='work_dirs/r2_st_ca_synthetic/iter_600.pth',
          prototypes='prototypes/synthetic_round2/synthetic_st-ca_dlv2.pth',
          config='configs/synthetic/r2_st_ca_synthetic.py'),
 ])

@@ -1,7 +1,8 @@
-# The source-only reference of the synthetic pipeline: the source-only model
-# trained for another synthetic schedule on the source only, so it has seen
-# as many iterations as a stage-1 model started from the same checkpoint.
-_base_ = ['./source_only_synthetic.py']
-model = dict(init_cfg=dict(
-    type='Pretrained',
-    checkpoint='work_dirs/source_only_synthetic/iter_400.pth'))
+# The source-only reference of the synthetic pipeline: the network, init and
+# schedule of every stage (from the generic pretraining's backbone), trained
+# on the source labels only.
+_base_ = [
+    '../_base_/models/deeplabv2red_r18v1c_tiny_pretrained.py',
+    '../_base_/datasets/synthetic_source_only.py',
+    '../_base_/synthetic_runtime.py',
+]

@@ -1,7 +1,7 @@
-# Source-only on the synthetic domain shift: train on the source look,
-# evaluate on the target look. Its checkpoint is also the starting point of
-# every synthetic UDA stage (it stands in for the ImageNet init of the real
-# configs). CPU, a couple of minutes.
+# Source-only on the synthetic domain shift, from a random init: train on
+# the source look, evaluate on the target look. CPU, a couple of minutes.
+# (The pipeline's source-only reference, source_only_ft_synthetic.py, starts
+# from the generic pretraining like every stage.)
 _base_ = [
     '../_base_/models/deeplabv2red_r18v1c_tiny.py',
     '../_base_/datasets/synthetic_source_only.py',

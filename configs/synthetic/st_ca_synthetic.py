@@ -1,12 +1,9 @@
 # Stage 1, class path (class-mix) on the synthetic domain shift, from the
-# source-only checkpoint (run configs/synthetic/source_only_synthetic.py
+# generic pretraining's backbone (run configs/synthetic/pretrain_synthetic.py
 # first, or let tools/ddb_pipeline.py wire it).
 _base_ = [
-    '../_base_/models/deeplabv2red_r18v1c_tiny.py',
+    '../_base_/models/deeplabv2red_r18v1c_tiny_pretrained.py',
     '../_base_/datasets/synthetic_uda.py',
     '../_base_/uda/st_classmix.py',
     '../_base_/synthetic_runtime.py',
 ]
-model = dict(init_cfg=dict(
-    type='Pretrained',
-    checkpoint='work_dirs/source_only_synthetic/iter_400.pth'))

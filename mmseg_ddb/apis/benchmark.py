@@ -101,8 +101,9 @@ def run_benchmark(cfg: Config, device: str = 'cpu', iters: int = 10,
     for node in iter_dicts(seg_cfg):
         if node.get('type') == 'SyncBN':
             node['type'] = 'BN'
-    seg_cfg.pretrained = None
+    seg_cfg.pretrained = None  # timing needs no init weights
     seg_cfg.init_cfg = None
+    seg_cfg.backbone.init_cfg = None
     if channels_last:  # as train.py --channels-last builds it
         use_channels_last(seg_cfg)
     bs = batch_size or cfg.train_dataloader.get('batch_size', 2)

@@ -1,7 +1,10 @@
 # The built-in synthetic domain shift (mmseg_ddb.datasets.synthetic): a
 # "game" look written in the GTA5 layout (source) and a "real" look written in
-# the Cityscapes layout (target), 256x128 images. Generated on first use.
-synthetic = dict(root='data/synthetic', seed=0)
+# the Cityscapes layout (target), 256x128 images, and a third, generic look
+# (random colours per class and image) for the pretraining that stands in
+# for ImageNet. Generated on first use.
+synthetic = dict(root='data/synthetic', seed=0, num_generic=400, thing_scale=200,
+                 shift=200)
 synthetic_crop = (128, 128)
 synthetic_source_pipeline = [
     dict(type='DDBLoadImageFromFile'),
@@ -48,3 +51,9 @@ synthetic_source_val = dict(
     data_root='data/synthetic/gta_val/gta',
     synthetic=synthetic,
     pipeline=synthetic_test_pipeline)
+# the generic look, for the pretraining that stands in for ImageNet
+synthetic_generic_train = dict(
+    type='GTADataset',
+    data_root='data/synthetic/generic/gta',
+    synthetic=synthetic,
+    pipeline=synthetic_source_pipeline)

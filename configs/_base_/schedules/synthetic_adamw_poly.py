@@ -2,7 +2,7 @@
 # poly shape as the 40k schedule, with a learning rate for a network trained
 # from scratch in a few hundred iterations.
 _base_ = ['./adamw_poly10warm_40k.py']
-synthetic_iters = 400
+synthetic_iters = 600
 optim_wrapper = dict(optimizer=dict(lr=1e-3))
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0,

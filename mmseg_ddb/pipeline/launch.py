@@ -1,0 +1,152 @@
+"""Launching a pipeline stage: the command lines of the per-stage tools
+(``tools/train.py``, ``tools/test.py``, ``cal_prototype.py``), running one as
+a child process that dies with the pipeline, and splitting the GPUs between
+two stages that run side by side."""
+import ctypes
+import os
+import os.path as osp
+import re
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import Dict, List, Optional
+
+from ..errors import DDBError
+
+#: the repository the tools are in
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+_ITER = re.compile(r'Iter\(train\)\s*\[\s*(\d+)/(\d+)\]')
+
+
+class PipelineError(DDBError):
+    """A stage failed; the message names it and its log."""
+
+
+def _die_with_parent():  # runs in the child before exec
+    try:
+        ctypes.CDLL('libc.so.6').prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def split_devices(gpus: int, parts: int = 2) -> List[str]:
+    """``CUDA_VISIBLE_DEVICES`` values giving each of ``parts`` stages run
+    side by side ``gpus // parts`` of the visible (or the first ``gpus``)
+    devices."""
+    visible = os.environ.get('CUDA_VISIBLE_DEVICES')
+    devices = visible.split(',') if visible else [str(i)
+                                                  for i in range(gpus)]
+    share = gpus // parts
+    return [','.join(devices[k * share:(k + 1) * share])
+            for k in range(parts)]
+
+
+@dataclass
+class Launcher:
+    """How the stages are started: the command-line options every stage gets.
+
+    Attributes:
+        python: Interpreter for the stages.
+        launcher: ``'none'`` / ``'pytorch'`` (torchrun) or ``'slurm'``
+            (each training stage through ``srun``).
+        amp: ``--amp`` for every tool.
+        channels_last: ``--channels-last`` for train.py and test.py.
+        seed: ``--seed`` for train.py (None: none passed).
+        verbose: Stream the stages' logs to the console.
+    """
+    python: str = sys.executable
+    launcher: str = 'none'
+    amp: bool = False
+    channels_last: bool = False
+    seed: Optional[int] = None
+    verbose: bool = False
+
+    def train_cmd(self, config: str, work_dir: str, options: Dict[str, str],
+                  resume: bool, gpus: int, port: int) -> List[str]:
+        """The ``tools/train.py`` command of a training stage."""
+        script = osp.join(ROOT, 'tools', 'train.py')
+        args = [config, '--work-dir', work_dir]
+        if resume:
+            args.append('--resume')
+        if self.amp:
+            args.append('--amp')
+        if self.channels_last:
+            args.append('--channels-last')
+        if self.seed is not None:
+            args += ['--seed', str(self.seed)]
+        if options:
+            args += ['--cfg-options'] + [f'{k}={v}'
+                                         for k, v in options.items()]
+        if self.launcher == 'slurm':
+            return ['srun', f'--ntasks={max(gpus, 1)}',
+                    f'--ntasks-per-node={min(max(gpus, 1), 8)}',
+                    self.python, '-u', script] + args + ['--launcher',
+                                                         'slurm']
+        if gpus > 1 or self.launcher == 'pytorch':
+            return [self.python, '-m', 'torch.distributed.run',
+                    f'--nproc_per_node={max(gpus, 1)}',
+                    f'--master_port={port}', script] + args + [
+                        '--launcher', 'pytorch']
+        return [self.python, script] + args
+
+    def test_cmd(self, config: str, checkpoint: str, metrics_out: str,
+                 work_dir: str) -> List[str]:
+        """The ``tools/test.py`` command evaluating a trained stage."""
+        return [self.python, osp.join(ROOT, 'tools', 'test.py'), config,
+                checkpoint, '--metrics-out', metrics_out, '--work-dir',
+                work_dir] + (['--amp'] if self.amp else []) + (
+                    ['--channels-last'] if self.channels_last else [])
+
+    def prototype_cmd(self, config: str, checkpoint: str, epochs: int,
+                      out: str) -> List[str]:
+        """The ``cal_prototype.py`` command of a prototype stage (it has no
+        seed option)."""
+        return [self.python,
+                osp.join(ROOT, 'tools', 'cal_prototypes', 'cal_prototype.py'),
+                config, checkpoint, '--epochs', str(epochs), '--out', out,
+                '--no-progress'] + (['--amp'] if self.amp else [])
+
+    def stream(self, cmd: List[str], log_path: str, desc: str,
+               env: Optional[dict] = None) -> None:
+        """Run ``cmd``, teeing its output to ``log_path`` and a progress bar
+        (or the console when verbose).
+
+        Raises:
+            PipelineError: The command failed; names ``desc``, its last log
+                line and the log.
+        """
+        from tqdm import tqdm
+        os.makedirs(osp.dirname(log_path), exist_ok=True)
+        child_env = dict(os.environ, PYTHONUNBUFFERED='1', **(env or {}))
+        child_env['PYTHONPATH'] = ROOT + os.pathsep + child_env.get(
+            'PYTHONPATH', '')
+        bar = None if self.verbose else tqdm(desc=desc, total=None,
+                                             dynamic_ncols=True, leave=False)
+        with open(log_path, 'a') as log:
+            log.write(f'$ {" ".join(cmd)}\n')
+            log.flush()
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, text=True,
+                                    cwd=os.getcwd(), env=child_env,
+                                    preexec_fn=_die_with_parent)
+            for line in proc.stdout:
+                log.write(line)
+                if self.verbose:
+                    sys.stdout.write(line)
+                elif bar is not None:
+                    m = _ITER.search(line)
+                    if m:
+                        bar.total = int(m.group(2))
+                        bar.n = int(m.group(1))
+                        bar.refresh()
+            code = proc.wait()
+        if bar is not None:
+            bar.close()
+        if code != 0:
+            with open(log_path) as f:
+                tail = [l for l in f.read().splitlines() if l.strip()][-1:]
+            last = tail[0].strip() if tail else ''
+            raise PipelineError(
+                f'stage {desc} failed (exit {code}): {last[:300]} '
+                f'(full log: {log_path})')
