@@ -35,9 +35,9 @@ def check_wiring(stages) -> None:
         except ConfigError as exc:
             raise ConfigError(
                 f'{stage.config}: the pipeline sets {", ".join(stage.wiring)}'
-                f' of stage {stage.name}, but {exc} (e.g. an init checkpoint '
-                "needs model = dict(init_cfg=dict(type='Pretrained', "
-                'checkpoint=...)) in the config)') from exc
+                f' of stage {stage.name}, but {exc} (an init checkpoint '
+                "needs an init_cfg=dict(type='Pretrained', checkpoint=...) "
+                'at that key in the config)') from exc
 
 
 def stage_signature(stage: Stage, inputs: dict, options: Dict[str, str],

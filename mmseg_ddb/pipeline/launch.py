@@ -13,9 +13,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional
 
 from ..errors import DDBError
-
-#: the repository the tools are in
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from .plan import REPO_ROOT as ROOT  # the repository the tools are in
 _ITER = re.compile(r'Iter\(train\)\s*\[\s*(\d+)/(\d+)\]')
 
 

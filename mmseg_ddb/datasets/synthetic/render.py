@@ -135,11 +135,12 @@ def _paint(scene: _Scene, rng: np.random.Generator, domain: str) -> Tuple[np.nda
 def _sky_and_texture(img, label, rng, cam, domain, tint) -> None:
     """Sky gradient and clouds, then multiplicative per-class texture noise (in place)."""
     h, w = label.shape
-    d = min(DOMAINS.index(domain), 1)
-    top, horizon = (np.asarray(_PALETTES[r][d][0], float) * tint[r][0] + tint[r][1]
-                    for r in ('sky', 'sky_horizon'))
     if domain == 'generic':
         top, horizon = (np.asarray(rng.uniform(15, 240, 3)) for _ in range(2))
+    else:
+        d = DOMAINS.index(domain)
+        top, horizon = (np.asarray(_PALETTES[r][d][0], float) * tint[r][0] + tint[r][1]
+                        for r in ('sky', 'sky_horizon'))
     t = np.clip(np.arange(h, dtype=np.float32) / max(cam.y_h, 1.0), 0, 1)[:, None, None] ** 1.5
     sky = (top * (1 - t) + horizon * t).astype(np.float32)
     clouds = np.clip(_noise(rng, h, w, max(4, w // 16)), 0, None)[..., None]
