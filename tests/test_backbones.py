@@ -176,3 +176,32 @@ def test_transformer_recipe_no_decay_on_norms_and_position_head_lr_x10(model):
             assert wd[name] == 0.01, name
     assert sched.param_scheduler[0].end == 1500
     assert sched.optim_wrapper.optimizer.lr == 6e-5
+
+
+# -- the tiny ViT variant through the DDB steps ----------------------------------
+def test_tiny_vit_runs_the_st_and_ckd_steps_in_the_benchmark():
+    """tools/benchmark.py's steps (supervised, ST with bridging and EMA,
+    CKD with two teachers and prototypes, inference, FLOPs) on the tiny
+    DINOv2-style variant of the synthetic demo."""
+    from mmseg_ddb.apis.benchmark import run_benchmark
+    cfg = Config.fromfile(osp.join(
+        ROOT, 'configs/synthetic/st_cu_daformer_vit-tiny_synthetic.py'))
+    res = run_benchmark(cfg, 'cpu', iters=1, warmup=0, batch_size=1, crop=56,
+                        loader_batches=0)
+    for key in ('supervised_ms', 'st_ms', 'ckd_ms', 'inference_ms'):
+        assert res[key] > 0, key
+    assert res['forward_gflop_per_image'] == pytest.approx(res['forward_gflop'])
+
+
+def test_tiny_vit_prototypes_are_its_fused_head_feature():
+    from mmseg_ddb.models.uda.prototypes import PrototypeEstimator
+    cfg = Config.fromfile(osp.join(ROOT, 'configs/_base_/models/daformer_vit-tiny.py'))
+    model = MODELS.build(cfg.model).eval()
+    model.init_weights()
+    estimator = PrototypeEstimator(19, model.feature_dim, min_pixels=1)
+    with torch.no_grad():
+        logits, feats = model.logits_and_features(torch.randn(2, 3, 56, 56))
+    estimator.update(feats, logits)
+    assert estimator.prototypes.shape == (19, 32)
+    seen = estimator.prototypes.abs().sum(1) > 0
+    assert seen.any()
