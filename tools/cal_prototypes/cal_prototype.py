@@ -44,9 +44,6 @@ def parse_args(argv=None):
     parser.add_argument('--gpu-id', type=int, default=0)
     parser.add_argument('--device', default=None,
                         help='cpu or cuda (default: cuda if available)')
-    parser.add_argument('--round', type=int, default=None,
-                        help='accepted for compatibility; the round comes '
-                        'from the config name')
     parser.add_argument('--amp', action='store_true',
                         help='the network in bf16 (fp16 on GPUs without '
                         'bf16); upsampling and means stay fp32')

@@ -16,11 +16,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-RECOMPUTE_HINT = ('Recompute them with `python tools/cal_prototypes/cal_prototype.py '
-                  'CONFIG CHECKPOINT` using the Stage 1 (ST) config and checkpoint of '
-                  'this teacher.')
-
-
 def _check_features_labels(features: Tensor, labels: Tensor) -> None:
     if features.dim() != 4 or labels.dim() != 3:
         raise ValueError('expected features [B, D, H, W] and labels [B, H, W], got '
@@ -412,29 +407,3 @@ def soft_distillation_loss(student_logits: Tensor,
     log_student = F.log_softmax(student_logits.float() / temperature, dim=1)
     kl = F.kl_div(log_student, target, reduction='batchmean') / (height * width)
     return kl * loss_weight * temperature**2
-
-
-def check_prototypes(prototypes: object, num_classes: int, feature_dim: int,
-                     path: str) -> None:
-    """Raise early if loaded prototypes do not fit the model.
-
-    Args:
-        prototypes (object): What was loaded from ``path``.
-        num_classes (int): Expected number of classes K.
-        feature_dim (int): Expected feature dimension D.
-        path (str): The file they were loaded from, for the message.
-
-    Raises:
-        ValueError: If ``prototypes`` is not a [K, D] tensor of finite values.
-    """
-    if not isinstance(prototypes, Tensor):
-        raise ValueError(f'Prototypes in {path} must be a tensor of shape '
-                         f'[{num_classes}, {feature_dim}], got a '
-                         f'{type(prototypes).__name__}. {RECOMPUTE_HINT}')
-    if tuple(prototypes.shape) != (num_classes, feature_dim):
-        raise ValueError(f'Prototypes in {path} have shape {list(prototypes.shape)}, '
-                         f'expected [num_classes, feature_dim] = '
-                         f'[{num_classes}, {feature_dim}]. {RECOMPUTE_HINT}')
-    if not torch.isfinite(prototypes).all():
-        raise ValueError(f'Prototypes in {path} contain NaN or infinite values. '
-                         f'{RECOMPUTE_HINT}')
