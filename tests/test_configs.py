@@ -14,7 +14,7 @@ from mmseg_ddb.pipeline import build_plan
 from mmseg_ddb.utils import iter_dicts
 from mmseg_ddb.utils.config import _known_types
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from conftest import REPO as ROOT  # noqa: E402
 CONFIGS = sorted(
     p for p in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'),
                          recursive=True)

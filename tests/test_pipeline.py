@@ -37,7 +37,7 @@ import time
 
 import pytest
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from conftest import REPO  # noqa: E402
 PIPELINE = osp.join(REPO, 'tools', 'ddb_pipeline.py')
 SYNTHETIC = osp.join(REPO, 'configs', 'synthetic')
 ENV = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
@@ -573,7 +573,7 @@ def test_killed_pipeline_resumes_without_rerunning_finished_stages(
                         stages['r1_st_ca']['reason'])
     with open(osp.join(work_dir, 'r1_st_ca', 'stage.log')) as f:
         log = f.read()
-    commands = re.findall(r'^\$ .*tools/train\.py.*$', log, re.M)
+    commands = re.findall(r'^\$ .*-m mmseg_ddb\.tools\.train.*$', log, re.M)
     assert len(commands) == 2, commands
     assert '--resume' not in commands[0] and '--resume' in commands[1]
     assert 'Auto resumed from the latest checkpoint' in log

@@ -19,7 +19,7 @@ from mmseg_ddb.pipeline.report import (format_summary, gap_closed,
                                        per_class_matrix, plot_summary)
 from mmseg_ddb.utils import load_config
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from conftest import REPO  # noqa: E402
 SYNTHETIC = osp.join(REPO, 'configs', 'synthetic')
 PIPELINE_TOOL = osp.join(REPO, 'tools', 'ddb_pipeline.py')
 PNG_MAGIC = b'\x89PNG\r\n\x1a\n'

@@ -7,14 +7,20 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mmseg_ddb.models.uda.prototype_estimation import (
+    PrototypeEstimator,
+    image_class_means,
+    update_prototypes_,
+)
+from mmseg_ddb.models.uda.prototypes import (
+    ensemble_pseudo_label,
+    rectification_weights,
+    rectify_logits,
+    rectify_probabilities,
+    soft_distillation_loss,
+    upsampled_squared_distances,
+)
 from mmseg_ddb.utils.prototype_file import check_prototypes
-from mmseg_ddb.models.uda.prototypes import (PrototypeEstimator,
-                                             ensemble_pseudo_label, image_class_means,
-                                             rectification_weights, rectify_logits,
-                                             rectify_probabilities,
-                                             soft_distillation_loss,
-                                             update_prototypes_,
-                                             upsampled_squared_distances)
 
 
 def one_hot_logits(labels, num_classes, scale=5.0):

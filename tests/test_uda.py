@@ -16,7 +16,7 @@ from mmseg_ddb.errors import CheckpointError
 from mmseg_ddb.models.uda.teacher import ema_alpha
 from mmseg_ddb.utils import load_model_weights, save_prototypes
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from conftest import REPO  # noqa: E402
 
 
 @pytest.fixture(scope='module')

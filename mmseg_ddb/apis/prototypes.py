@@ -13,7 +13,7 @@ from torch.utils.data import ConcatDataset, DataLoader
 from tqdm import tqdm
 
 from ..errors import ConfigError
-from ..models.uda.prototypes import PrototypeEstimator
+from ..models.uda.prototype_estimation import PrototypeEstimator
 from ..utils import load_model_weights
 from ..utils.amp import autocast
 from ..utils.prototype_file import default_prototype_path, save_prototypes
