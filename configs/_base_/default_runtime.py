@@ -6,7 +6,10 @@ env_cfg = dict(
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
     dist_cfg=dict(backend='nccl'),
 )
-vis_backends = [dict(type='LocalVisBackend')]
+# scalars (every loss term, the ST quality weight, lr, val mIoU) and the UDA
+# debug grids go to vis_data/ as JSON and PNG files and to TensorBoard
+# (tensorboard --logdir WORK_DIR); README "Watching a run" shows W&B
+vis_backends = [dict(type='LocalVisBackend'), dict(type='TensorboardVisBackend')]
 visualizer = dict(
     type='SegLocalVisualizer', vis_backends=vis_backends, name='visualizer')
 log_processor = dict(by_epoch=False)
