@@ -29,7 +29,11 @@ default_hooks = dict(
         type='SafeCheckpointHook', by_epoch=False, interval=4000,
         max_keep_ckpts=1),
     sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='SegVisualizationHook'))
+    visualization=dict(type='SegVisualizationHook'),
+    # UDA stages: a grid of what the teacher labelled and what the student
+    # trained on, every `interval` iterations (0 = off), in
+    # WORK_DIR/debug_images and TensorBoard; other models are skipped
+    uda_debug=dict(type='UDADebugImageHook', interval=1000))
 # RNG state across a resume; stop at a non-finite loss, checked when the logs
 # are read and before every checkpoint (check_interval=1: every step), or
 # mode='skip': drop non-finite steps, stop after max_skips of them
