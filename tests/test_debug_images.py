@@ -24,6 +24,16 @@ from test_uda_tools import ST_CONFIG, uda_options
 PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
 
 
+@pytest.fixture(scope='module', autouse=True)
+def one_thread():
+    """One torch thread, as the tools' tests run: tiny tensors gain nothing
+    from more, and the machine may be shared."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def tool(name):
     spec = importlib.util.spec_from_file_location(name, osp.join(REPO, 'tools', f'{name}.py'))
     module = importlib.util.module_from_spec(spec)
@@ -141,14 +151,9 @@ def debug_run(tiny_data, tmp_path_factory):
         'train_cfg.max_iters': 4, 'train_cfg.val_interval': 4,
         'default_hooks.checkpoint.interval': 4,
         'default_hooks.logger.interval': 2, 'default_hooks.uda_debug.interval': 2})
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as the tools' tests do: no oversubscription
-    try:
-        with host_reads(iteration) as reads:
-            tool('train').main([ST_CONFIG, '--work-dir', work_dir, '--cfg-options',
-                                *cfg_option_args(opts)])
-    finally:
-        torch.set_num_threads(threads)
+    with host_reads(iteration) as reads:
+        tool('train').main([ST_CONFIG, '--work-dir', work_dir, '--cfg-options',
+                            *cfg_option_args(opts)])
     return work_dir, {it for it, _, where in reads if where.startswith('debug_images.py')}
 
 
