@@ -263,7 +263,10 @@ def test_training_steps_read_nothing_back_from_the_device(
     would wait for the queued kernels (see conftest.host_reads). The one
     read is the order of the colour-jitter operations, drawn with the CPU
     generator (a CPU tensor: no device involved); the first step also reads
-    the normalisation constants, once (cached)."""
+    the normalisation constants, once (cached). The first step runs with
+    the debug-image hook off and keeps no debug record; the second is one
+    the hook draws: it keeps a record, still on the device (the hook reads
+    it after the step)."""
     from conftest import host_reads
     from mmengine.optim import OptimWrapper
     if stage == 'ckd':
@@ -281,8 +284,10 @@ def test_training_steps_read_nothing_back_from_the_device(
     for i in range(2):  # the second step also updates the EMA
         data = dict(source=raw_batch(seed=2 * i),
                     target=raw_batch(seed=2 * i + 1))
+        model.debug_wanted = i == 1
         with host_reads() as reads:
             log_vars = model.train_step(data, wrapper)
+        assert (model.debug_record is not None) == model.debug_wanted
         allowed = {(None, 'tolist', 'bridging.py:photometric_augment')}
         if i == 0:
             allowed.add((None, 'tolist', 'uda_segmentor.py:norm_mean_std'))

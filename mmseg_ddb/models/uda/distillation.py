@@ -16,7 +16,8 @@ from .prototypes import (ensemble_pseudo_label, rectification_weights,
                          rectify_logits, rectify_probabilities,
                          soft_distillation_loss)
 from .teacher import check_pseudo_weight, confidence_weight
-from .uda_segmentor import UDASegmentor, augmentation_args, build_segmentor
+from .uda_segmentor import (DEBUG_SAMPLES, UDASegmentor, augmentation_args,
+                            build_segmentor)
 
 STUDENT_INITS = ('imagenet', 'teacher')
 
@@ -62,6 +63,15 @@ class CrossPathDistillation(UDASegmentor):
         jitter_prob, jitter_strength, blur_prob, sigma_range, blur_mode:
             Augmentation of the student's target crop (as in Stage 1).
         avg_non_ignore (bool): See :class:`UDASegmentor`.
+
+    Debug record (only when ``debug_wanted``, see :class:`UDASegmentor`):
+    ``stage='ckd'``, ``target_image`` and ``augmented_image`` (normalised
+    inputs [n, 3, H, W]: the clean crop the teachers see, the jittered one
+    the student sees), ``teacher_names``, per teacher ``teacher_labels``
+    (argmax of its own logits [n, H, W]) and ``teacher_weights`` (its
+    rectification weight of that class [n, H, W]; 1 without rectification),
+    ``label_before`` (the ensemble label without rectification), ``label``
+    (the one the student trained on) and ``student_logits`` [n, C, h, w].
     """
 
     student_name = 'stu_model'
@@ -187,6 +197,19 @@ class CrossPathDistillation(UDASegmentor):
             weights_list.append(weights)
         return logits_list, probs_list, weights_list
 
+    @torch.no_grad()
+    def debug_teachers(self, logits_list, weights_list) -> dict:
+        """The teachers' part of the debug record (see the class docstring),
+        computed on the first ``DEBUG_SAMPLES`` samples only."""
+        logits_list = [z[:DEBUG_SAMPLES] for z in logits_list]
+        labels = [z.argmax(dim=1) for z in logits_list]
+        weights = [w[:DEBUG_SAMPLES].gather(1, y[:, None])[:, 0]
+                   for w, y in zip(weights_list, labels)]
+        before, _ = ensemble_pseudo_label([z.softmax(dim=1)
+                                           for z in logits_list])
+        return dict(teacher_labels=labels, teacher_weights=weights,
+                    label_before=before)
+
     def loss(self, source: dict, target: dict) -> Dict[str, Tensor]:
         loss_src = self.source_loss(source)
         target_inputs = target['inputs']
@@ -204,6 +227,14 @@ class CrossPathDistillation(UDASegmentor):
                       loss_tgt=self.ce_loss(student_logits, labels, weight))
         if weight is not None:
             losses['pseudo_quality'] = weight.detach().mean()
+        if self.debug_wanted:
+            self.record_debug(
+                stage='ckd', target_image=target_inputs,
+                augmented_image=augmented, label=labels,
+                student_logits=student_logits,
+                teacher_names=[str(spec.get('name', i)) for i, spec in
+                               enumerate(self.teacher_specs)],
+                **self.debug_teachers(t_logits, t_weights))
         if self.soft_distill:
             up = F.interpolate(student_logits, size=labels.shape[1:],
                                mode='bilinear', align_corners=False)

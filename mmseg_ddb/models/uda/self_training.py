@@ -58,6 +58,14 @@ class SelfTraining(UDASegmentor):
             and the EMA from this checkpoint's student (a CKD checkpoint's
             ``stu_model.*``, or a plain/ST checkpoint).
         avg_non_ignore (bool): See :class:`UDASegmentor`.
+
+    Debug record (only when ``debug_wanted``, see :class:`UDASegmentor`):
+    ``stage='st'``, ``source_image``, ``target_image`` and ``mixed_image``
+    (normalised inputs [n, 3, H, W], the mixed one after its augmentation),
+    ``source_label``, ``pseudo_label`` and ``mixed_label`` [n, H, W] (the
+    label the student trained on), ``confidence`` (the teacher's maximum
+    probability [n, H, W]), ``quality`` (0-dim), ``mask`` (bridging mask, 1 =
+    source pixel) and ``student_logits`` on the mixed image [n, C, h, w].
     """
 
     def __init__(self,
@@ -150,6 +158,8 @@ class SelfTraining(UDASegmentor):
         logits = self.ema_model.encode_decode(
             target_inputs, [dict(img_shape=target_inputs.shape[2:])] *
             target_inputs.shape[0])
+        if self.debug_wanted:
+            self.record_debug(confidence=logits.softmax(dim=1).amax(dim=1))
         return pseudo_label_and_weight(logits, self.pseudo_threshold,
                                        self.pseudo_weight)
 
@@ -158,6 +168,7 @@ class SelfTraining(UDASegmentor):
         """Mixed image (augmented), label and pixel weight."""
         src_labels = stack_labels(source['data_samples'])
         mask = make_mask(self.mask, src_labels, area_ratio=self.cut_area)
+        self.record_debug(source_label=src_labels, mask=mask)
         mixed = mix(mask, source['inputs'], target_inputs)
         mean, std = self.norm_mean_std
         mixed = photometric_augment(mixed, mean, std, **self.aug)
@@ -173,7 +184,12 @@ class SelfTraining(UDASegmentor):
         pseudo, quality = self.pseudo_label(target['inputs'])
         mixed, labels, weight = self.bridge(source, target['inputs'], pseudo,
                                             quality)
-        loss_mix = self.ce_loss(self.student_logits(mixed), labels, weight)
+        student_logits = self.student_logits(mixed)
+        loss_mix = self.ce_loss(student_logits, labels, weight)
+        self.record_debug(stage='st', source_image=source['inputs'],
+                          target_image=target['inputs'], pseudo_label=pseudo,
+                          quality=quality, mixed_image=mixed,
+                          mixed_label=labels, student_logits=student_logits)
         self.local_iter += 1
         # the share of confident target pixels (the weight itself in the
         # original's batch_ratio mode)
