@@ -11,7 +11,8 @@ from importlib.metadata import entry_points
 from conftest import REPO
 
 SCRIPTS = {'ddb-train': 'train', 'ddb-test': 'test', 'ddb-infer': 'infer',
-           'ddb-prototypes': 'cal_prototype', 'ddb-pipeline': 'pipeline'}
+           'ddb-prototypes': 'cal_prototype', 'ddb-pipeline': 'pipeline',
+           'ddb-plot-run': 'plot_run'}
 
 
 def test_ruff_finds_nothing():
