@@ -1,7 +1,7 @@
 """Glue that makes mmsegmentation 1.2.2 run on mmcv-lite and current torch.
 
 Applied once, on ``import mmseg_ddb``, before anything imports ``mmseg``
-(DESIGN.md section 1). Every patch is a no-op where it is not needed:
+(DESIGN.md section 1). Four patches, each a no-op where it is not needed:
 
 1. ``mmcv.ops`` stand-in. mmcv-lite ships no compiled ops, and mmseg imports
    ``mmcv.ops`` unguarded in a few files. We install a module that exposes the
@@ -13,6 +13,11 @@ Applied once, on ``import mmseg_ddb``, before anything imports ``mmseg``
 3. torch >= 2.6 loads with ``weights_only=True``; mmengine's checkpoints
    carry a few plain-data Python objects, which we allow-list (and nothing
    else), so user weights keep loading safely and our resume works.
+4. Atomic local writes. mmengine writes checkpoints, ``last_checkpoint`` and
+   the config copy in place, so a kill mid-write leaves a truncated file; its
+   local file backend and ``Config.dump`` write through
+   :func:`mmseg_ddb.utils.fileio.atomic_write` instead (temporary file, then
+   rename).
 """
 import importlib
 import importlib.util

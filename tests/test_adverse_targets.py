@@ -1,4 +1,4 @@
-"""ACDC and Dark Zurich val as evaluation targets (issue #6): the datasets read
+"""ACDC and Dark Zurich val as evaluation targets: the datasets read
 the official layouts, errors name the missing folder or file, the configs
 follow the Cityscapes protocol, and ``tools/test.py`` scores them (overall
 and per ACDC condition) as an independent confusion matrix does."""

@@ -7,9 +7,9 @@ import torch
 from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
+from mmseg.registry import MODELS
 
 import mmseg_ddb  # noqa: F401  (registers the modules)
-from mmseg.registry import MODELS
 from mmseg_ddb.errors import ConfigError
 from mmseg_ddb.models import DAFormerHead, DDBSegformerHead, DINOv2ViT
 
@@ -194,7 +194,7 @@ def test_tiny_vit_runs_the_st_and_ckd_steps_in_the_benchmark():
 
 
 def test_tiny_vit_prototypes_are_its_fused_head_feature():
-    from mmseg_ddb.models.uda.prototypes import PrototypeEstimator
+    from mmseg_ddb.models.uda.prototype_estimation import PrototypeEstimator
     cfg = Config.fromfile(osp.join(ROOT, 'configs/_base_/models/daformer_vit-tiny.py'))
     model = MODELS.build(cfg.model).eval()
     model.init_weights()

@@ -1,4 +1,4 @@
-"""The bad-input matrix (issue #8, item 5): every command-line tool, fed
+"""The bad-input matrix: every command-line tool, fed
 broken data, files, options and environments, run as a user runs it.
 
 Each case runs the real script in a subprocess (``sys.executable``) and must

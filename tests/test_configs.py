@@ -14,7 +14,7 @@ from mmseg_ddb.pipeline import build_plan
 from mmseg_ddb.utils import iter_dicts
 from mmseg_ddb.utils.config import _known_types
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from conftest import REPO as ROOT  # noqa: E402
 CONFIGS = sorted(
     p for p in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'),
                          recursive=True)
@@ -182,9 +182,38 @@ def test_prototype_paths_follow_the_convention():
         'prototypes/gtav2cityscapes_round2/gtav2cityscapes_st-ca_dlv2.pth'
     assert default_prototype_path('configs/synthetic/st_cu_synthetic.py') == \
         'prototypes/synthetic_round1/synthetic_st-cu_dlv2.pth'
+    # the original README's task name is our gtav2cityscapes: its round-2
+    # ST configs write the files the round-2 CKD config reads
     assert default_prototype_path(
         'gta2cs_st-cu-r2_dlv2red-adapter_r101v1c_poly10warm_s0.py') == \
-        'prototypes/gta2cs_round2/gta2cs_st-cu_dlv2.pth'
+        'prototypes/gtav2cityscapes_round2/gtav2cityscapes_st-cu_dlv2.pth'
+
+
+CKD_CONFIGS = [p for p in EXPERIMENTS
+               if re.match(r'r\d_ckd_', osp.basename(p))]
+
+
+@pytest.mark.parametrize('path', CKD_CONFIGS, ids=rel)
+def test_ckd_configs_read_the_prototypes_their_st_configs_write(path):
+    """Each teacher's prototype file is the one cal_prototype.py writes by
+    default for the teacher's ST config, which exists, is of the same round
+    and setting, and is of the teacher's path."""
+    cfg = Config.fromfile(path)
+    name = osp.basename(path)
+    teachers = cfg.uda.teachers
+    assert [t['name'] for t in teachers] == ['cu', 'ca']
+    for t in teachers:
+        st = t['config']
+        assert osp.isfile(osp.join(ROOT, st)), st
+        assert osp.basename(st).startswith(f'{name[:2]}_st_{t["name"]}_')
+        assert osp.dirname(osp.join(ROOT, st)) == osp.dirname(path)
+        assert t['prototypes'] == default_prototype_path(st)
+    # the original README's round-2 ST names lead to the same files
+    if name.startswith('r2_') and name.endswith('_gtav2cityscapes.py') and '_dlv2_' in name:
+        for t in teachers:
+            original = osp.join(ROOT, 'configs', 'uda', 'st', f'gta2cs_st-{t["name"]}-r2_'
+                                'dlv2red-adapter_r101v1c_poly10warm_s0.py')
+            assert default_prototype_path(original) == t['prototypes']
 
 
 def test_channels_last_option_reaches_the_segmentor():

@@ -37,7 +37,7 @@ import time
 
 import pytest
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from conftest import REPO  # noqa: E402
 PIPELINE = osp.join(REPO, 'tools', 'ddb_pipeline.py')
 SYNTHETIC = osp.join(REPO, 'configs', 'synthetic')
 ENV = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
@@ -573,7 +573,7 @@ def test_killed_pipeline_resumes_without_rerunning_finished_stages(
                         stages['r1_st_ca']['reason'])
     with open(osp.join(work_dir, 'r1_st_ca', 'stage.log')) as f:
         log = f.read()
-    commands = re.findall(r'^\$ .*tools/train\.py.*$', log, re.M)
+    commands = re.findall(r'^\$ .*-m mmseg_ddb\.tools\.train.*$', log, re.M)
     assert len(commands) == 2, commands
     assert '--resume' not in commands[0] and '--resume' in commands[1]
     assert 'Auto resumed from the latest checkpoint' in log
@@ -788,15 +788,6 @@ pipeline = dict(
     return dict(pipeline=cfg, data_root=data_root, r2_ckd=rounds[1]['ckd'])
 
 
-def load_tool(name):
-    """``tools/<name>.py`` as a module, to call its ``main(argv)``."""
-    spec = importlib.util.spec_from_file_location(f'{name}_tool',
-                                                  osp.join(REPO, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize('net, feature_dim', [('mit-tiny', 32)])
 def test_two_round_transformer_pipeline_then_test_and_infer(tmp_path, net, feature_dim):
     """The tiny MiT variant through the whole two-round pipeline with
@@ -827,11 +818,11 @@ def test_two_round_transformer_pipeline_then_test_and_infer(tmp_path, net, featu
     assert 'BF16OptimWrapper' in log, log[-2000:]
 
     student = stages['r2_ckd']['outputs']['checkpoint']['path']
-    record = load_tool('test').main([tiny['r2_ckd'], student, '--amp',
-                                     '--work-dir', str(tmp_path / 'test')])
+    from mmseg_ddb.tools import infer, test
+    record = test.main([tiny['r2_ckd'], student, '--amp', '--work-dir', str(tmp_path / 'test')])
     assert 0.0 <= record['mIoU'] <= 100.0, record
     images = osp.join(tiny['data_root'], 'cityscapes', 'leftImg8bit', 'val')
     out = str(tmp_path / 'infer')
-    load_tool('infer').main([tiny['r2_ckd'], student, images, '--out', out])
+    infer.main([tiny['r2_ckd'], student, images, '--out', out])
     masks = glob.glob(osp.join(out, '**', '*_mask.png'), recursive=True)
     assert len(masks) == DATA_ARGS['num_target_val'], masks

@@ -19,7 +19,7 @@ from mmseg_ddb.pipeline.report import (format_summary, gap_closed,
                                        per_class_matrix, plot_summary)
 from mmseg_ddb.utils import load_config
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from conftest import REPO  # noqa: E402
 SYNTHETIC = osp.join(REPO, 'configs', 'synthetic')
 PIPELINE_TOOL = osp.join(REPO, 'tools', 'ddb_pipeline.py')
 PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
@@ -186,6 +186,42 @@ def test_summary_rows_get_gap_and_per_class(oracle_pipeline, tmp_path,
     with open(work_dir / 'summary.png', 'rb') as f:
         assert f.read(8) == PNG_MAGIC
     assert glob.glob(str(work_dir / '.tmp-*')) == []
+
+
+def test_summary_names_and_shows_the_last_debug_grid_of_each_stage(
+        oracle_pipeline, tmp_path, capsys):
+    """``summary.json`` rows name each stage's last debug grid (the highest
+    iteration, not the last name), summary.md shows them under the chart,
+    summary.png lists them below its panels."""
+    import matplotlib.pyplot as plt
+    work_dir = tmp_path / 'work'
+    runner = PipelineRunner(oracle_pipeline, str(work_dir))
+    for name in ('reference', 'r1_st_cu', 'r1_ckd'):
+        runner.manifest.stages[name] = dict(status='done',
+                                            metrics=dict(mIoU=30.0))
+    grids = {'r1_st_cu': ['iter_000600.png', 'iter_1000000.png', 'x.png'],
+             'r1_ckd': ['iter_000400.png']}
+    for stage, names in grids.items():
+        folder = work_dir / stage / 'debug_images'
+        folder.mkdir(parents=True)
+        for name in names:
+            (folder / name).write_bytes(PNG_MAGIC)
+    summary = runner.write_summary()
+    rows = {r['stage']: r for r in summary['stages']}
+    assert rows['r1_st_cu']['debug_grid'] == osp.join(
+        'r1_st_cu', 'debug_images', 'iter_1000000.png')
+    assert rows['r1_ckd']['debug_grid'] == osp.join(
+        'r1_ckd', 'debug_images', 'iter_000400.png')
+    assert rows['reference']['debug_grid'] is None
+    page = (work_dir / 'summary.md').read_text()
+    assert '](summary.png)' in page
+    for stage in grids:
+        assert f'### {rows[stage]["label"]}\n\n![' in page
+        assert f']({rows[stage]["debug_grid"]})' in page
+    with_grids = plt.imread(str(work_dir / 'summary.png')).shape[0]
+    plot_summary([dict(r, debug_grid=None) for r in summary['stages']],
+                 str(tmp_path / 'plain.png'))
+    assert plt.imread(str(tmp_path / 'plain.png')).shape[0] < with_grids
 
 
 def test_no_oracle_or_no_reference_means_no_gap(oracle_pipeline, tmp_path,

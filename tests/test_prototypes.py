@@ -7,13 +7,20 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mmseg_ddb.models.uda.prototypes import (PrototypeEstimator, check_prototypes,
-                                             ensemble_pseudo_label, image_class_means,
-                                             rectification_weights, rectify_logits,
-                                             rectify_probabilities,
-                                             soft_distillation_loss,
-                                             update_prototypes_,
-                                             upsampled_squared_distances)
+from mmseg_ddb.models.uda.prototype_estimation import (
+    PrototypeEstimator,
+    image_class_means,
+    update_prototypes_,
+)
+from mmseg_ddb.models.uda.prototypes import (
+    ensemble_pseudo_label,
+    rectification_weights,
+    rectify_logits,
+    rectify_probabilities,
+    soft_distillation_loss,
+    upsampled_squared_distances,
+)
+from mmseg_ddb.utils.prototype_file import check_prototypes
 
 
 def one_hot_logits(labels, num_classes, scale=5.0):
@@ -408,3 +415,17 @@ def test_rectification_weights_at_crop_size_match_the_materialised_path():
     torch.testing.assert_close(
         rectification_weights(features, protos, size=(8, 8)),
         rectification_weights(features, protos))
+
+
+def test_the_default_cap_binds_at_3000_vectors():
+    """METHOD.md 2.4: the running-mean count saturates at 3000, after which a
+    vector enters with weight 1/3001. 3000 vectors of 1, then one of 3002:
+    (1 * 3000 + 3002) / 3001 = 2 exactly, and the count stays at 3000."""
+    est = PrototypeEstimator(num_classes=1, feature_dim=1)
+    features = torch.ones(3000, 1, 4, 4)  # 16 pixels >= min_pixels 10
+    logits = torch.zeros(3000, 1, 4, 4)
+    est.update(features, logits)
+    assert est.counts.tolist() == [3000]
+    est.update(torch.full((1, 1, 4, 4), 3002.0), logits[:1])
+    assert est.counts.tolist() == [3000]
+    assert est.prototypes.item() == pytest.approx(2.0, rel=1e-6)

@@ -4,8 +4,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mmseg_ddb.models.uda.teacher import (ema_alpha, ema_update_, mixed_label_and_weight,
-                                          pseudo_label_and_weight)
+from mmseg_ddb.models.uda.teacher import (confidence_weight, ema_alpha, ema_update_,
+                                          mixed_label_and_weight, pseudo_label_and_weight)
 
 
 @pytest.mark.parametrize('iteration,expected', [(0, 0.0), (1, 0.5), (10, 1 - 1 / 11),
@@ -125,3 +125,32 @@ def test_ema_update_is_a_convex_combination(seed, alpha, n):
         assert torch.all(new >= lo - 1e-12) and torch.all(new <= hi + 1e-12)
         if alpha == 1:
             assert torch.equal(new, old)
+
+
+def test_the_threshold_is_inclusive_and_pixel_mode_masks():
+    # Two classes with equal logits: every pixel has confidence exactly 0.5.
+    logits = torch.zeros(1, 2, 2, 2)
+    _, at = pseudo_label_and_weight(logits, threshold=0.5)
+    assert at.item() == 1.0  # >= : a pixel on the threshold counts
+    _, above = pseudo_label_and_weight(logits, threshold=0.5 + 1e-6)
+    assert above.item() == 0.0
+    # 'pixel': the confident pixels weigh 1, the others 0 (not a batch scalar)
+    p0 = torch.tensor([[0.99, 0.6], [0.97, 0.9]])
+    probs = torch.stack([p0, 1 - p0]).unsqueeze(0)
+    _, weight = pseudo_label_and_weight(_logits_from(probs), mode='pixel')
+    assert torch.equal(weight, torch.tensor([[[1.0, 0.0], [1.0, 0.0]]]))
+    _, ratio = pseudo_label_and_weight(_logits_from(probs))
+    assert ratio.shape == () and ratio.item() == pytest.approx(0.5)
+    assert torch.equal(confidence_weight(torch.tensor([[0.5, 0.25]]), 0.5, 'pixel'),
+                       torch.tensor([[1.0, 0.0]]))
+    with pytest.raises(ValueError, match="pseudo_weight='soft'"):
+        confidence_weight(p0, 0.9, mode='soft')
+
+
+def test_mixed_label_with_per_pixel_weights():
+    mask = torch.tensor([[[1.0, 0.0], [0.0, 0.0]]])
+    source = torch.tensor([[[3, 4], [5, 6]]])
+    pseudo = torch.tensor([[[7, 8], [9, 10]]])
+    pixel = torch.tensor([[[0.0, 1.0], [0.0, 1.0]]])
+    _, weight = mixed_label_and_weight(mask, source, pseudo, pixel)
+    assert torch.equal(weight, torch.tensor([[[1.0, 1.0], [0.0, 1.0]]]))

@@ -305,7 +305,7 @@ def test_gpu_benchmark_script_runs_end_to_end_on_the_cpu(tmp_path):
         name = f'st_cu_daformer_mit-tiny_synthetic_{prec}'
         row = json.loads((out / f'{name}.json').read_text())
         assert row['amp'] == (prec == 'bf16') and row['forward_gflop_per_image'] > 0
-        line = next(l for l in lines if l.startswith(name + ':'))
+        line = next(ln for ln in lines if ln.startswith(name + ':'))
         assert f"CKD/sup {row['ckd_over_supervised']:.2f}" in line
 
 

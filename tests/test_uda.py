@@ -16,7 +16,7 @@ from mmseg_ddb.errors import CheckpointError
 from mmseg_ddb.models.uda.teacher import ema_alpha
 from mmseg_ddb.utils import load_model_weights, save_prototypes
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from conftest import REPO  # noqa: E402
 
 
 @pytest.fixture(scope='module')
@@ -100,6 +100,10 @@ def test_iteration_counter_is_in_the_checkpoint(seg_cfg):
 def test_round_two_starts_from_the_distilled_student(seg_cfg, tmp_path):
     ckd = build(dict(type='CrossPathDistillation', segmentor=seg_cfg,
                      teachers=[dict(name='cu')], proto_rectify=False))
+    with torch.no_grad():  # BN statistics unlike a fresh model's
+        for name, b in ckd.stu_model.named_buffers():
+            if b.is_floating_point():
+                b.add_(0.5)
     path = str(tmp_path / 'ckd.pth')
     torch.save(dict(state_dict=ckd.state_dict()), path)
     st = build(dict(type='SelfTraining', segmentor=seg_cfg,
@@ -259,7 +263,10 @@ def test_training_steps_read_nothing_back_from_the_device(
     would wait for the queued kernels (see conftest.host_reads). The one
     read is the order of the colour-jitter operations, drawn with the CPU
     generator (a CPU tensor: no device involved); the first step also reads
-    the normalisation constants, once (cached)."""
+    the normalisation constants, once (cached). The first step runs with
+    the debug-image hook off and keeps no debug record; the second is one
+    the hook draws: it keeps a record, still on the device (the hook reads
+    it after the step)."""
     from conftest import host_reads
     from mmengine.optim import OptimWrapper
     if stage == 'ckd':
@@ -277,8 +284,10 @@ def test_training_steps_read_nothing_back_from_the_device(
     for i in range(2):  # the second step also updates the EMA
         data = dict(source=raw_batch(seed=2 * i),
                     target=raw_batch(seed=2 * i + 1))
+        model.debug_wanted = i == 1
         with host_reads() as reads:
             log_vars = model.train_step(data, wrapper)
+        assert (model.debug_record is not None) == model.debug_wanted
         allowed = {(None, 'tolist', 'bridging.py:photometric_augment')}
         if i == 0:
             allowed.add((None, 'tolist', 'uda_segmentor.py:norm_mean_std'))
@@ -379,3 +388,190 @@ def st_optimizer_state(wrapper, st):
     state = wrapper.optimizer.state
     return [(p, state[p]) for p in st.model.parameters()
             if p.dim() == 4 and p.shape[-1] > 1 and p in state]
+
+
+class Spy:
+    """Wraps a function of a module, recording each call's keyword arguments
+    and result."""
+
+    def __init__(self, monkeypatch, module, name):
+        self.calls, fn = [], getattr(module, name)
+
+        def spy(*args, **kwargs):
+            out = fn(*args, **kwargs)
+            self.calls.append(dict(kwargs, args=args, result=out))
+            return out
+        monkeypatch.setattr(module, name, spy)
+
+
+def test_pixel_mode_trains_only_on_confident_target_pixels(seg_cfg,
+                                                          monkeypatch):
+    """pseudo_weight='pixel': the mixed loss weighs source pixels 1, target
+    pixels the teacher is confident about 1 and the rest 0; the original's
+    'batch_ratio' puts one scalar on every target pixel."""
+    from mmseg_ddb.models.uda import self_training
+    torch.manual_seed(0)
+    st = build(dict(type='SelfTraining', segmentor=seg_cfg, mask='cut',
+                    pseudo_weight='pixel'))
+    st.init_weights()
+    st.train()
+    source, target = batch(seed=1), batch(seed=2)
+    self_training.set_teacher_mode(st.ema_model, st.teacher_bn)
+    conf = torch.softmax(st.ema_model.encode_decode(
+        target['inputs'], [dict(img_shape=(32, 32))] * 2), 1).max(1)[0]
+    st.pseudo_threshold = float(conf.median())  # half confident, half not
+    masks = Spy(monkeypatch, self_training, 'make_mask')
+    weights = []
+    ce = st.ce_loss
+    monkeypatch.setattr(st, 'ce_loss', lambda logits, labels, weight=None:
+                        weights.append(weight) or ce(logits, labels, weight))
+    losses = st.loss(source, target)
+    mask = masks.calls[0]['result'][:, 0].bool()
+    expected = torch.where(mask, 1.0, (conf.detach() >= st.pseudo_threshold)
+                           .float())
+    assert torch.equal(weights[1], expected)
+    assert (weights[1][~mask] == 0).any() and (weights[1][~mask] == 1).any()
+    assert float(losses['pseudo_quality']) == pytest.approx(
+        float((conf >= st.pseudo_threshold).float().mean()))
+    with pytest.raises(ValueError, match='pseudo_weight'):
+        build(dict(type='SelfTraining', segmentor=seg_cfg,
+                   pseudo_weight='confident'))
+
+
+def test_ckd_confidence_weight_is_off_by_default(seg_cfg, teacher_files,
+                                                 monkeypatch):
+    """Original CKD: every target pixel weighs 1 (no threshold). With
+    use_pl_weight the ensemble's confidence weighs the pixels."""
+    specs = [{k: v for k, v in f.items() if k != 'st'} for f in teacher_files]
+    for use, mode in ((False, 'batch_ratio'), (True, 'pixel'),
+                      (True, 'batch_ratio')):
+        ckd = build(dict(type='CrossPathDistillation', segmentor=seg_cfg,
+                         teachers=specs, use_pl_weight=use,
+                         pseudo_weight=mode))
+        ckd.init_weights()
+        ckd.train()
+        source, target = batch(seed=5), batch(seed=6)
+        _, probs, _ = ckd.teacher_outputs(target['inputs'])
+        conf = torch.stack(probs).mean(0).max(1)[0]
+        ckd.pseudo_threshold = float(conf.median())
+        weights = []
+        ce = ckd.ce_loss
+        monkeypatch.setattr(ckd, 'ce_loss', lambda l, y, w=None:
+                            weights.append(w) or ce(l, y, w))
+        losses = ckd.loss(source, target)
+        confident = (conf >= ckd.pseudo_threshold).float()
+        if not use:
+            assert weights[1] is None and 'pseudo_quality' not in losses
+        elif mode == 'pixel':
+            assert torch.equal(weights[1], confident)
+        else:
+            assert weights[1].shape == ()
+            assert float(weights[1]) == pytest.approx(float(confident.mean()))
+
+
+ST_LEAF = ('configs/gtav2cityscapes/'
+           'r1_st_{}_dlv2_r101v1c_1x4_512x512_40k_gtav2cityscapes.py')
+CKD_LEAF = ('configs/gtav2cityscapes/'
+            'r2_ckd_dlv2_r101v1c_1x4_512x512_40k_gtav2cityscapes.py')
+
+
+def shipped_uda(config, seg_cfg, **teacher_options):
+    """The UDA model a shipped config trains, around the tiny segmentor."""
+    from mmseg_ddb.apis import wrap_uda
+    cfg = Config.fromfile(osp.join(REPO, config))
+    wrap_uda(cfg)
+    model = dict(cfg.model)
+    model['segmentor'] = seg_cfg
+    model.update(teacher_options)
+    return build(model)
+
+
+@pytest.mark.parametrize('path', ['cu', 'ca'])
+def test_the_shipped_st_configs_defaults_reach_the_training_step(
+        seg_cfg, monkeypatch, path):
+    """What a step of the shipped ST configs uses (METHOD.md 2.2, 2.3): a
+    0.4-area box (cut) or half the classes (class), colour jitter p 0.8 /
+    strength 0.2, blur p 0.5 with sigma in [0.15, 1.15] and the original's
+    1xK kernel, threshold 0.968 as one batch weight, EMA alpha 0.99."""
+    from mmseg_ddb.models.uda import self_training
+    st = shipped_uda(ST_LEAF.format(path), seg_cfg)
+    st.init_weights()
+    st.train()
+    masks = Spy(monkeypatch, self_training, 'make_mask')
+    augs = Spy(monkeypatch, self_training, 'photometric_augment')
+    alphas = Spy(monkeypatch, self_training, 'ema_alpha')
+    labels = Spy(monkeypatch, self_training, 'pseudo_label_and_weight')
+    for seed in (0, 2):
+        st.loss(batch(seed=seed), batch(seed=seed + 1))
+    assert masks.calls[0]['args'][0] == {'cu': 'cut', 'ca': 'class'}[path]
+    assert masks.calls[0]['area_ratio'] == 0.4
+    aug = {k: v for k, v in augs.calls[0].items()
+           if k not in ('args', 'result')}
+    assert aug == dict(jitter_prob=0.8, jitter_strength=0.2, blur_prob=0.5,
+                       sigma_range=(0.15, 1.15), blur_mode='horizontal')
+    assert st.alpha == 0.99 and st.teacher_bn == 'train'
+    # the class's own defaults are the same (a config that omits a key)
+    bare = build(dict(type='SelfTraining', segmentor=seg_cfg))
+    assert (bare.aug, bare.cut_area, bare.alpha, bare.pseudo_threshold,
+            bare.pseudo_weight) == (aug, 0.4, 0.99, 0.968, 'batch_ratio')
+    assert [c['args'] for c in alphas.calls] == [(1, 0.99)]
+    assert [c['args'][1:] for c in labels.calls] == [(0.968, 'batch_ratio')] * 2
+    assert labels.calls[0]['result'][1].shape == ()  # one weight per batch
+
+
+def test_the_shipped_ckd_configs_defaults_reach_the_training_step(
+        seg_cfg, teacher_files, monkeypatch):
+    """CKD of the shipped configs: rectified on probabilities, not
+    renormalised, temperature 1, no confidence weight, the same
+    augmentation of the student's target crop."""
+    from mmseg_ddb.models.uda import distillation
+    specs = [{k: v for k, v in f.items() if k != 'st'} for f in teacher_files]
+    ckd = shipped_uda(CKD_LEAF, seg_cfg, teachers=specs)
+    ckd.init_weights()
+    ckd.train()
+    augs = Spy(monkeypatch, distillation, 'photometric_augment')
+    rect = Spy(monkeypatch, distillation, 'rectify_probabilities')
+    ckd.loss(batch(seed=5), batch(seed=6))
+    aug = {k: v for k, v in augs.calls[0].items()
+           if k not in ('args', 'result')}
+    assert aug == dict(jitter_prob=0.8, jitter_strength=0.2, blur_prob=0.5,
+                       sigma_range=(0.15, 1.15), blur_mode='horizontal')
+    assert len(rect.calls) == 2  # one per teacher, on probabilities
+    assert ckd.renormalize is False and ckd.proto_temperature == 1.0
+    assert ckd.use_pl_weight is False and ckd.student_init == 'imagenet'
+    bare = build(dict(type='CrossPathDistillation', segmentor=seg_cfg,
+                      teachers=specs))
+    assert (bare.aug, bare.use_pl_weight, bare.renormalize) == (aug, False,
+                                                                False)
+
+
+def test_the_original_readme_round_two_files_reach_round_two_ckd(
+        seg_cfg, teacher_files, tmp_path, monkeypatch):
+    """The original README's round 2 by hand: the ST checkpoints copied to
+    checkpoints/gta2cs_round2/gta2cs_st-{cu,ca}_dlv2.pth (its names), the
+    prototypes written where cal_prototype.py puts them for the original
+    README's ST config names. The shipped round-2 CKD config, unchanged,
+    finds both and loads the teachers."""
+    import os
+    import shutil
+
+    from mmseg_ddb.utils.prototype_file import default_prototype_path
+    monkeypatch.chdir(tmp_path)
+    for f in teacher_files:
+        path = f['name']
+        ckpt = f'checkpoints/gta2cs_round2/gta2cs_st-{path}_dlv2.pth'
+        os.makedirs(osp.dirname(ckpt), exist_ok=True)
+        shutil.copy(f['checkpoint'], ckpt)
+        protos = default_prototype_path(
+            f'configs/uda/st/gta2cs_st-{path}-r2_dlv2red-adapter_r101v1c_'
+            'poly10warm_s0.py')
+        os.makedirs(osp.dirname(protos), exist_ok=True)
+        shutil.copy(f['prototypes'], protos)
+    ckd = shipped_uda(CKD_LEAF, seg_cfg)
+    ckd.init_weights()
+    for teacher, f in zip(ckd.teachers, teacher_files):
+        for a, b in zip(teacher.state_dict().values(),
+                        f['st'].model.state_dict().values()):
+            assert torch.equal(a, b)
+    saved = torch.load(teacher_files[1]['prototypes'])['prototypes']
+    assert torch.equal(ckd.prototypes[1], saved)

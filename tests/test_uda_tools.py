@@ -151,6 +151,9 @@ def test_prototypes_in_bf16_are_close_to_fp32(st_run, tiny_data,
     amp = torch.load(out, weights_only=True)
     fp32 = torch.load(fp32_prototypes, weights_only=True)
     assert amp['meta']['amp'] is True
+    # the estimator the tool used: the original's running-mean cap and
+    # minimum pixel count (METHOD.md 2.4)
+    assert (amp['meta']['cap'], amp['meta']['min_pixels']) == (3000, 10)
     a, b = amp['prototypes'], fp32['prototypes']
     present = b.norm(dim=1) > 0
     assert present.any()

@@ -6,7 +6,10 @@ env_cfg = dict(
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
     dist_cfg=dict(backend='nccl'),
 )
-vis_backends = [dict(type='LocalVisBackend')]
+# scalars (every loss term, the ST quality weight, lr, val mIoU) and the UDA
+# debug grids go to vis_data/ as JSON and PNG files and to TensorBoard
+# (tensorboard --logdir WORK_DIR); README "Watching a run" shows W&B
+vis_backends = [dict(type='LocalVisBackend'), dict(type='TensorboardVisBackend')]
 visualizer = dict(
     type='SegLocalVisualizer', vis_backends=vis_backends, name='visualizer')
 log_processor = dict(by_epoch=False)
@@ -26,7 +29,11 @@ default_hooks = dict(
         type='SafeCheckpointHook', by_epoch=False, interval=4000,
         max_keep_ckpts=1),
     sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='SegVisualizationHook'))
+    visualization=dict(type='SegVisualizationHook'),
+    # UDA stages: a grid of what the teacher labelled and what the student
+    # trained on, every `interval` iterations (0 = off), in
+    # WORK_DIR/debug_images and TensorBoard; other models are skipped
+    uda_debug=dict(type='UDADebugImageHook', interval=1000))
 # RNG state across a resume; stop at a non-finite loss, checked when the logs
 # are read and before every checkpoint (check_interval=1: every step), or
 # mode='skip': drop non-finite steps, stop after max_skips of them

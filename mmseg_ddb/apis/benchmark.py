@@ -137,19 +137,29 @@ def time_training_steps(seg_cfg: dict, batch: Dict, device: torch.device,
     """Times a supervised step, a Stage-1 ST step (class path, the heavier
     mask) with its bridging + augmentation + EMA share, and a Stage-2 CKD
     step (two teachers, prototypes) into ``results`` (``*_ms``,
-    ``*_peak_mb``, ``bridging_ms``, ``bridging_share_of_st``). Returns the
-    supervised model, for inference and FLOPs."""
-    source, target = batch['source'], batch['target']
-
-    def build(model_cfg):
-        return MODELS.build(copy.deepcopy(model_cfg)).to(device).train()
-
-    sup = build(seg_cfg)
+    ``*_peak_mb``, ``bridging_ms``, ``bridging_share_of_st``, the ratios).
+    Returns the supervised model, for inference and FLOPs; the UDA models
+    are freed after their timing."""
+    source = batch['source']
+    sup = _build(seg_cfg, device)
     _time_step(results, 'supervised', train_step(
         sup, lambda: sup.loss(source['inputs'], source['data_samples']), device, amp),
         device, iters, warmup)
+    _time_self_training(seg_cfg, batch, device, iters, warmup, amp, results)
+    _time_distillation(seg_cfg, batch, device, iters, warmup, amp, results)
+    results['st_over_supervised'] = results['st_ms'] / results['supervised_ms']
+    results['ckd_over_supervised'] = results['ckd_ms'] / results['supervised_ms']
+    return sup
 
-    st = build(dict(type='SelfTraining', segmentor=seg_cfg, mask='class'))
+
+def _build(model_cfg: dict, device: torch.device) -> torch.nn.Module:
+    return MODELS.build(copy.deepcopy(model_cfg)).to(device).train()
+
+
+def _time_self_training(seg_cfg: dict, batch: Dict, device: torch.device, iters: int,
+                        warmup: int, amp: bool, results: Dict) -> None:
+    source, target = batch['source'], batch['target']
+    st = _build(dict(type='SelfTraining', segmentor=seg_cfg, mask='class'), device)
     st.local_iter = 1
     _time_step(results, 'st', train_step(st, lambda: st.loss(source, target), device, amp),
                device, iters, warmup)
@@ -162,17 +172,16 @@ def time_training_steps(seg_cfg: dict, batch: Dict, device: torch.device,
         photometric_augment(mixed, mean, std, **st.aug)
     results['bridging_ms'] = time_fn(bridging, device, iters, warmup)
     results['bridging_share_of_st'] = results['bridging_ms'] / results['st_ms']
-    del st
 
-    ckd = build(dict(type='CrossPathDistillation', segmentor=seg_cfg,
-                     teachers=[dict(name='cu'), dict(name='ca')]))
+
+def _time_distillation(seg_cfg: dict, batch: Dict, device: torch.device, iters: int,
+                       warmup: int, amp: bool, results: Dict) -> None:
+    source, target = batch['source'], batch['target']
+    ckd = _build(dict(type='CrossPathDistillation', segmentor=seg_cfg,
+                      teachers=[dict(name='cu'), dict(name='ca')]), device)
     ckd.prototypes.normal_()
     _time_step(results, 'ckd', train_step(ckd, lambda: ckd.loss(source, target), device, amp),
                device, iters, warmup)
-    del ckd
-    results['st_over_supervised'] = results['st_ms'] / results['supervised_ms']
-    results['ckd_over_supervised'] = results['ckd_ms'] / results['supervised_ms']
-    return sup
 
 
 def time_inference(model: torch.nn.Module, batch_size: int, in_shape: Sequence[int],

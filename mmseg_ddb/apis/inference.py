@@ -16,6 +16,7 @@ from mmseg.registry import MODELS
 from ..errors import DataError
 from ..utils import load_config, load_model_weights, sync_bn_to_bn
 from ..utils.amp import autocast
+from ..utils.images import colorize  # noqa: F401  (public here too)
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
 
@@ -94,10 +95,3 @@ def list_images(spec: str) -> List[str]:
         raise DataError(f'no image found at {spec!r} (a file, a folder or a '
                         f'glob of {", ".join(IMAGE_SUFFIXES)} files)')
     return sorted(files)
-
-
-def colorize(label: np.ndarray, palette: Sequence[Sequence[int]]) -> np.ndarray:
-    """Train-id map -> RGB with the palette; ignore (255) is black."""
-    lut = np.zeros((256, 3), np.uint8)
-    lut[:len(palette)] = np.asarray(palette, np.uint8)
-    return lut[label]

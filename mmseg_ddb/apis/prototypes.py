@@ -1,6 +1,5 @@
 """Class prototypes of an ST model on the target training set (METHOD.md 2.4)."""
 import os.path as osp
-import re
 from functools import partial
 from typing import Callable, Optional
 
@@ -14,46 +13,13 @@ from torch.utils.data import ConcatDataset, DataLoader
 from tqdm import tqdm
 
 from ..errors import ConfigError
-from ..models.uda.prototypes import PrototypeEstimator
-from ..utils import load_model_weights, save_prototypes
+from ..models.uda.prototype_estimation import PrototypeEstimator
+from ..utils import load_model_weights
 from ..utils.amp import autocast
+from ..utils.prototype_file import default_prototype_path, save_prototypes
 
-_PATTERNS = (
-    # r1_st_cu_dlv2_r101v1c_1x4_512x512_40k_gtav2cityscapes, st_cu_synthetic
-    re.compile(r'^(?:r(?P<round>\d+)_)?st_(?P<path>cu|ca)_(?:.*_)?'
-               r'(?P<task>[^_]+)$'),
-    # gta2cs_st-cu-r2_dlv2red-adapter_r101v1c_poly10warm_s0
-    re.compile(r'^(?P<task>[^_]+)_st-(?P<path>cu|ca)(?:-r(?P<round>\d+))?_'),
-)
-
-
-#: network tags in config names; a name with none of them is DeepLabV2's
-NETWORK_TAGS = ('mitb5', 'mit-tiny', 'dinov2-b', 'dinov2-l', 'vit-tiny')
-
-
-def network_tag(name: str) -> str:
-    """The network of a config name, for file names: ``'mitb5'`` for
-    ``r1_st_cu_daformer_mitb5_1x2_512x512_40k_gtav2cityscapes``, ``'dlv2'``
-    (the original's) for the DeepLabV2 configs."""
-    words = f'_{name}_'
-    return next((t for t in NETWORK_TAGS if f'_{t}_' in words), 'dlv2')
-
-
-def default_prototype_path(config: str, postfix: str = '') -> str:
-    """``prototypes/<task>_round<r>/<task>_st-<cu|ca>_<net><postfix>.pth``
-    from an ST config's file name (the original's convention; ``<net>`` is
-    :func:`network_tag`, ``dlv2`` for DeepLabV2)."""
-    name = osp.splitext(osp.basename(config))[0]
-    for pattern in _PATTERNS:
-        m = pattern.match(name)
-        if m:
-            task, rnd = m.group('task'), m.group('round') or '1'
-            return (f'prototypes/{task}_round{rnd}/'
-                    f'{task}_st-{m.group("path")}_{network_tag(name)}'
-                    f'{postfix}.pth')
-    raise ConfigError(
-        f'cannot derive a prototype file name from {name!r} (expected '
-        '"r<round>_st_<cu|ca>_..._<task>"); pass --out FILE')
+__all__ = ['compute_prototypes', 'default_prototype_path', 'target_dataset_cfg',
+           'build_target_loader', 'write_prototypes']
 
 
 def target_dataset_cfg(cfg: Config):
@@ -138,10 +104,14 @@ def compute_prototypes(cfg: Config, checkpoint: str, epochs: int = 4,
 def write_prototypes(path: str, estimator: PrototypeEstimator, *,
                      config: str, checkpoint: str, epochs: int,
                      amp: bool = False) -> None:
-    meta = dict(amp=amp,
+    """Save the estimator's prototypes with the record of how they were made
+    (the format of :mod:`mmseg_ddb.utils.prototype_file`)."""
+    meta = dict(
+        amp=amp,
         num_classes=int(estimator.prototypes.shape[0]),
         feature_dim=int(estimator.prototypes.shape[1]),
         config=config, checkpoint=osp.abspath(checkpoint), epochs=epochs,
+        cap=estimator.cap, min_pixels=estimator.min_pixels,
         vectors_per_class=estimator.image_counts.tolist(),
         pixels_per_class=estimator.pixel_counts.tolist())
     save_prototypes(path, estimator.result(), meta)

@@ -1,5 +1,6 @@
 """Launching a pipeline stage: the command lines of the per-stage tools
-(``tools/train.py``, ``tools/test.py``, ``cal_prototype.py``), running one as
+(:mod:`mmseg_ddb.tools.train`, ``.test`` and ``.cal_prototype``, run as
+modules, so the pipeline also runs from an installed package), running one as
 a child process that dies with the pipeline, and splitting the GPUs between
 two stages that run side by side."""
 import ctypes
@@ -13,7 +14,8 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional
 
 from ..errors import DDBError
-from .plan import REPO_ROOT as ROOT  # the repository the tools are in
+from ..utils.paths import REPO_ROOT
+
 _ITER = re.compile(r'Iter\(train\)\s*\[\s*(\d+)/(\d+)\]')
 
 
@@ -63,7 +65,7 @@ class Launcher:
     def train_cmd(self, config: str, work_dir: str, options: Dict[str, str],
                   resume: bool, gpus: int, port: int) -> List[str]:
         """The ``tools/train.py`` command of a training stage."""
-        script = osp.join(ROOT, 'tools', 'train.py')
+        module = ['-m', 'mmseg_ddb.tools.train']
         args = [config, '--work-dir', work_dir]
         if resume:
             args.append('--resume')
@@ -79,19 +81,19 @@ class Launcher:
         if self.launcher == 'slurm':
             return ['srun', f'--ntasks={max(gpus, 1)}',
                     f'--ntasks-per-node={min(max(gpus, 1), 8)}',
-                    self.python, '-u', script] + args + ['--launcher',
+                    self.python, '-u', *module] + args + ['--launcher',
                                                          'slurm']
         if gpus > 1 or self.launcher == 'pytorch':
             return [self.python, '-m', 'torch.distributed.run',
                     f'--nproc_per_node={max(gpus, 1)}',
-                    f'--master_port={port}', script] + args + [
+                    f'--master_port={port}', *module] + args + [
                         '--launcher', 'pytorch']
-        return [self.python, script] + args
+        return [self.python, *module] + args
 
     def test_cmd(self, config: str, checkpoint: str, metrics_out: str,
                  work_dir: str) -> List[str]:
         """The ``tools/test.py`` command evaluating a trained stage."""
-        return [self.python, osp.join(ROOT, 'tools', 'test.py'), config,
+        return [self.python, '-m', 'mmseg_ddb.tools.test', config,
                 checkpoint, '--metrics-out', metrics_out, '--work-dir',
                 work_dir] + (['--amp'] if self.amp else []) + (
                     ['--channels-last'] if self.channels_last else [])
@@ -100,9 +102,7 @@ class Launcher:
                       out: str) -> List[str]:
         """The ``cal_prototype.py`` command of a prototype stage (it has no
         seed option)."""
-        return [self.python,
-                osp.join(ROOT, 'tools', 'cal_prototypes', 'cal_prototype.py'),
-                config, checkpoint, '--epochs', str(epochs), '--out', out,
+        return [self.python, '-m', 'mmseg_ddb.tools.cal_prototype', config, checkpoint, '--epochs', str(epochs), '--out', out,
                 '--no-progress'] + (['--amp'] if self.amp else [])
 
     def stream(self, cmd: List[str], log_path: str, desc: str,
@@ -117,7 +117,8 @@ class Launcher:
         from tqdm import tqdm
         os.makedirs(osp.dirname(log_path), exist_ok=True)
         child_env = dict(os.environ, PYTHONUNBUFFERED='1', **(env or {}))
-        child_env['PYTHONPATH'] = ROOT + os.pathsep + child_env.get(
+        # the children import this very package, installed or not
+        child_env['PYTHONPATH'] = REPO_ROOT + os.pathsep + child_env.get(
             'PYTHONPATH', '')
         bar = None if self.verbose else tqdm(desc=desc, total=None,
                                              dynamic_ncols=True, leave=False)

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
 from ..errors import ConfigError
+from ..utils.paths import repo_path
 
 PATHS = ('cu', 'ca')
 
@@ -68,8 +69,6 @@ class Stage:
     shared: bool = False
 
 
-#: the repository the stage configs' relative paths (``configs/...``) are in
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def _check_config(path, where: str) -> str:
@@ -80,8 +79,8 @@ def _check_config(path, where: str) -> str:
         raise ConfigError(f'pipeline.{where}: expected a config file path, '
                           f'got {path!r}')
     if not osp.isfile(path) and not osp.isabs(path) and \
-            osp.isfile(osp.join(REPO_ROOT, path)):
-        return osp.join(REPO_ROOT, path)
+            osp.isfile(repo_path(path)):
+        return repo_path(path)
     return path
 
 

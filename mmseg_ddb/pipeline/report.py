@@ -1,13 +1,19 @@
 """The pipeline's report: ``summary.json`` rows from the manifest, the share
-of the reference -> oracle gap each stage closes, the console table and
-``summary.png`` (target mIoU per stage; per-class IoU heat map)."""
+of the reference -> oracle gap each stage closes, the console table,
+``summary.png`` (target mIoU per stage; per-class IoU heat map; the last
+debug grid of each stage by name) and ``summary.md`` (the chart and those
+grids on one page)."""
+import glob
 import io
 import math
 import numbers
+import os.path as osp
+import re
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
+from ..engine.debug_images import DEBUG_DIR
 from ..utils.fileio import atomic_write
 from .plan import Stage
 
@@ -177,10 +183,50 @@ def _plot_heat_map(fig, ax, labels, classes, matrix) -> None:
     fig.colorbar(image, ax=ax, fraction=0.03, pad=0.01)
 
 
+def last_debug_grid(stage_dir: str) -> Optional[str]:
+    """The last debug grid a training stage wrote
+    (``STAGE_DIR/debug_images/iter_<N>.png`` with the highest N), or None."""
+    found = []
+    for path in glob.glob(osp.join(stage_dir, DEBUG_DIR, 'iter_*.png')):
+        match = re.fullmatch(r'iter_(\d+)\.png', osp.basename(path))
+        if match:
+            found.append((int(match.group(1)), path))
+    return max(found)[1] if found else None
+
+
+def add_debug_grids(rows: List[dict], stage_dirs: Dict[str, str],
+                    work_dir: str) -> None:
+    """Set every row's ``debug_grid``: its stage's :func:`last_debug_grid`,
+    relative to ``work_dir`` (None without one)."""
+    for row in rows:
+        stage_dir = stage_dirs.get(row['stage'])
+        grid = last_debug_grid(stage_dir) if stage_dir else None
+        row['debug_grid'] = osp.relpath(grid, work_dir) if grid else None
+
+
+def write_summary_page(rows: List[dict], path: str,
+                       chart: Optional[str] = 'summary.png') -> None:
+    """``summary.md``, written atomically: the console table, the chart and
+    the last debug grid of every stage that has one (paths relative to the
+    page's folder)."""
+    lines = ['# DDB pipeline summary', '', '```', format_summary(rows), '```',
+             '']
+    if chart:
+        lines += [f'![target mIoU per stage]({chart})', '']
+    grids = [r for r in rows if r.get('debug_grid')]
+    if grids:
+        lines += ['## What each stage trained on (last debug grid)', '']
+    for r in grids:
+        lines += [f'### {r["label"]}', '',
+                  f'![{r["label"]}]({r["debug_grid"]})', '']
+    atomic_write(path, '\n'.join(lines), mode='w', encoding='utf-8')
+
+
 def plot_summary(rows: List[dict], path: str) -> None:
     """``summary.png``, written atomically: a bar chart of the rows with an
     mIoU and, below it, the per-class heat map of the rows with per-class
-    values (:func:`per_class_matrix`; omitted when none has)."""
+    values (:func:`per_class_matrix`; omitted when none has) and the paths
+    of the stages' last debug grids (``debug_grid``; see ``summary.md``)."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -189,13 +235,20 @@ def plot_summary(rows: List[dict], path: str) -> None:
     heat = bool(labels and classes)
     width = max(1.2 * len(bars) + 2, 0.45 * len(classes) + 3 if heat else 0)
     heights = [3.4] + ([0.3 * len(labels) + 1.8] if heat else [])
+    grids = [f'{r["label"]}: {r["debug_grid"]}' for r in rows
+             if r.get('debug_grid')]
+    notes = 0.16 * (len(grids) + 1) + 0.1 if grids else 0.0
     fig, axes = plt.subplots(len(heights), 1, squeeze=False, dpi=100,
-                             figsize=(width, sum(heights)),
+                             figsize=(width, sum(heights) + notes),
                              gridspec_kw=dict(height_ratios=heights))
     _plot_bars(axes[0, 0], bars)
     if heat:
         _plot_heat_map(fig, axes[1, 0], labels, classes, matrix)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, notes / (sum(heights) + notes), 1, 1))
+    if grids:
+        fig.text(0.01, 0.01, '\n'.join(
+            ['last debug grid of each stage (all on one page: summary.md)']
+            + grids), fontsize=7, va='bottom', family='monospace')
     buf = io.BytesIO()
     fig.savefig(buf, format='png')
     plt.close(fig)

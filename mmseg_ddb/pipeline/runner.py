@@ -26,7 +26,8 @@ from .launch import Launcher, PipelineError, split_devices
 from .manifest import Manifest, sha256_file
 from .plan import Stage, build_plan
 from .recovery import remove_stale_tmp, repair_last_checkpoint, set_aside
-from .report import build_summary, format_summary, plot_summary
+from .report import (add_debug_grids, build_summary, format_summary,
+                     plot_summary, write_summary_page)
 
 __all__ = ['PipelineError', 'PipelineRunner', 'default_work_dir',
            'format_summary']
@@ -324,9 +325,16 @@ class PipelineRunner:
         ``summary.png``, print the table; returns the summary."""
         summary = build_summary(osp.abspath(self.config_path), self.stages,
                                 self.manifest.stages)
+        add_debug_grids(summary['stages'], {s.name: self.stage_dir(s)
+                                            for s in self.stages},
+                        self.work_dir)
         write_json_atomic(osp.join(self.work_dir, 'summary.json'), summary)
         print(format_summary(summary['stages']))
-        if any(r['mIoU'] is not None for r in summary['stages']):
+        chart = any(r['mIoU'] is not None for r in summary['stages'])
+        if chart:
             plot_summary(summary['stages'],
                          osp.join(self.work_dir, 'summary.png'))
+        write_summary_page(summary['stages'],
+                           osp.join(self.work_dir, 'summary.md'),
+                           chart='summary.png' if chart else None)
         return summary

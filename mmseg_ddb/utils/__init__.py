@@ -9,7 +9,8 @@ from .device import check_device, check_gpu_id
 __all__ = [
     'STUDENT_PREFIXES', 'check_state_dict', 'load_model_weights',
     'load_weights_file', 'select_prefix', 'state_dict_of',
-    'user_errors_to_exit', 'load_prototypes', 'save_prototypes', 'check_cfg_options', 'iter_dicts', 'load_config',
-    'sync_bn_to_bn', 'use_channels_last',
-    'check_device', 'check_gpu_id'
+    'user_errors_to_exit', 'load_prototypes', 'save_prototypes',
+    'check_cfg_options', 'iter_dicts', 'load_config', 'sync_bn_to_bn',
+    'use_channels_last',
+    'check_device', 'check_gpu_id',
 ]

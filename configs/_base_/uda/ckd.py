@@ -8,6 +8,10 @@ uda = dict(
     rectify_on_prob=True,      # weights multiply probabilities (not logits)
     renormalize=False,         # original: no renormalisation (METHOD.md 6.6)
     proto_temperature=1.0,     # softmax(-distance / T)
+    use_pl_weight=False,       # original: every target pixel weighs 1
+    pseudo_threshold=0.968,    # used only with use_pl_weight
+    pseudo_weight='batch_ratio',  # with use_pl_weight: one weight per batch
+                               # (as Stage 1) or 'pixel' (confident only)
     soft_distill=False,        # unused KL variant
     soft_distill_w=0.1,
     soft_temperature=1.0,

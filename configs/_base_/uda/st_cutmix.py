@@ -4,7 +4,10 @@ uda = dict(
     mask='cut',                # region path: a 0.4-area source box on the target
     cut_area=0.4,
     alpha=0.99,                # EMA: min(1 - 1/(i+1), 0.99), parameters only
-    pseudo_threshold=0.968,    # sets one quality weight per batch
+    pseudo_threshold=0.968,    # confidence threshold of the pseudo-labels
+    pseudo_weight='batch_ratio',  # original: share of confident pixels, one
+                               # weight per batch (METHOD.md 6.2); 'pixel':
+                               # confident pixels 1, the rest 0
     teacher_bn='train',        # original: EMA labels with batch-stat BN
     jitter_prob=0.8,           # colour jitter of the bridged image
     jitter_strength=0.2,

@@ -2,8 +2,10 @@
 
 Pure tensor functions, batch-wise and device-agnostic, no config objects:
 
-* Bridging masks (1 = source pixel): ``cut`` (region path, a box of 0.4 of the crop),
-  ``class`` (class path, half of the source classes, ClassMix) and ``zero`` (CKD).
+* Bridging masks (1 = source pixel): ``cut`` (region path, a box of 0.4 of the crop)
+  and ``class`` (class path, half of the source classes, ClassMix). The original's
+  ``zero`` mask of CKD (the bridged image is the target itself) needs no mask here:
+  CKD augments the target crop directly.
 * :func:`mix`: ``mask * source + (1 - mask) * target`` for images and label maps.
 * :func:`photometric_augment`: the post-processing of the bridged image, colour jitter
   (p = 0.8) and Gaussian blur (p = 0.5), on the normalised batch.
@@ -21,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-MASK_KINDS = ('cut', 'class', 'zero')
+MASK_KINDS = ('cut', 'class')
 BLUR_MODES = ('horizontal', '2d')
 
 DeviceLike = Union[torch.device, str, None]
@@ -131,30 +133,14 @@ def class_mask(labels: Tensor, *, generator: Optional[torch.Generator] = None) -
     return picked.gather(1, flat).view_as(labels).unsqueeze(1).float()
 
 
-def zero_mask(batch_size: int, height: int, width: int, *, device: DeviceLike = None) -> Tensor:
-    """All-target mask (CKD bridging, METHOD.md 2.5): the bridged image is the target.
-
-    Args:
-        batch_size (int): Number of masks B.
-        height (int): Crop height H.
-        width (int): Crop width W.
-        device (torch.device | str | None): Device of the mask (default device if None).
-
-    Returns:
-        Tensor: Float zeros [B, 1, H, W].
-    """
-    return torch.zeros(batch_size, 1, height, width, device=_resolve_device(device))
-
-
 def make_mask(kind: str, labels: Tensor, generator: Optional[torch.Generator] = None,
               area_ratio: float = 0.4) -> Tensor:
     """Bridging mask of the given kind for a batch of source label maps.
 
     Args:
-        kind (str): One of ``'cut'`` (region path), ``'class'`` (class path) or
-            ``'zero'`` (CKD).
+        kind (str): ``'cut'`` (region path) or ``'class'`` (class path).
         labels (Tensor): Source label maps [B, H, W]; only their shape and device
-            matter for ``'cut'`` and ``'zero'``.
+            matter for ``'cut'``.
         generator (torch.Generator | None): Source of randomness.
 
     Returns:
@@ -168,9 +154,7 @@ def make_mask(kind: str, labels: Tensor, generator: Optional[torch.Generator] = 
     if kind == 'cut':
         return cut_mask(batch_size, height, width, area_ratio, device=labels.device,
                         generator=generator)
-    if kind == 'class':
-        return class_mask(labels, generator=generator)
-    return zero_mask(batch_size, height, width, device=labels.device)
+    return class_mask(labels, generator=generator)
 
 
 def mix(mask: Tensor, source: Tensor, target: Tensor) -> Tensor:

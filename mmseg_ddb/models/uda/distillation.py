@@ -10,11 +10,14 @@ from torch import Tensor, nn
 
 from ...errors import CheckpointError
 from ...utils import load_model_weights, load_prototypes
+from ...utils.prototype_file import existing_path
 from .bridging import photometric_augment
 from .prototypes import (ensemble_pseudo_label, rectification_weights,
                          rectify_logits, rectify_probabilities,
                          soft_distillation_loss)
-from .uda_segmentor import UDASegmentor, augmentation_args, build_segmentor
+from .teacher import check_pseudo_weight, confidence_weight
+from .uda_segmentor import (DEBUG_SAMPLES, UDASegmentor, augmentation_args,
+                            build_segmentor)
 
 STUDENT_INITS = ('imagenet', 'teacher')
 
@@ -42,6 +45,16 @@ class CrossPathDistillation(UDASegmentor):
             False, as the original (METHOD.md 6.6).
         proto_temperature (float): Temperature of the softmax over negative
             prototype distances. Default: 1.
+        use_pl_weight (bool): Weight the target loss by the ensemble's
+            confidence (``pseudo_threshold``, ``pseudo_weight``). Default:
+            False, as the original: every target pixel weighs 1 (METHOD.md
+            2.5, 6.2).
+        pseudo_threshold (float): Threshold on the ensemble's maximum
+            (rectified, averaged) probability; used only with
+            ``use_pl_weight``.
+        pseudo_weight (str): ``'batch_ratio'`` (the share of confident pixels
+            as one weight per batch, as in Stage 1) or ``'pixel'`` (confident
+            pixels 1, the others 0); used only with ``use_pl_weight``.
         soft_distill (bool): Add the soft KL term of METHOD.md 2.5.
         soft_distill_w (float): Its weight (0.1).
         soft_temperature (float): Its temperature (1).
@@ -50,6 +63,15 @@ class CrossPathDistillation(UDASegmentor):
         jitter_prob, jitter_strength, blur_prob, sigma_range, blur_mode:
             Augmentation of the student's target crop (as in Stage 1).
         avg_non_ignore (bool): See :class:`UDASegmentor`.
+
+    Debug record (only when ``debug_wanted``, see :class:`UDASegmentor`):
+    ``stage='ckd'``, ``target_image`` and ``augmented_image`` (normalised
+    inputs [n, 3, H, W]: the clean crop the teachers see, the jittered one
+    the student sees), ``teacher_names``, per teacher ``teacher_labels``
+    (argmax of its own logits [n, H, W]) and ``teacher_weights`` (its
+    rectification weight of that class [n, H, W]; 1 without rectification),
+    ``label_before`` (the ensemble label without rectification), ``label``
+    (the one the student trained on) and ``student_logits`` [n, C, h, w].
     """
 
     student_name = 'stu_model'
@@ -61,6 +83,9 @@ class CrossPathDistillation(UDASegmentor):
                  rectify_on_prob: bool = True,
                  renormalize: bool = False,
                  proto_temperature: float = 1.0,
+                 use_pl_weight: bool = False,
+                 pseudo_threshold: float = 0.968,
+                 pseudo_weight: str = 'batch_ratio',
                  soft_distill: bool = False,
                  soft_distill_w: float = 0.1,
                  soft_temperature: float = 1.0,
@@ -81,11 +106,15 @@ class CrossPathDistillation(UDASegmentor):
         if student_init not in STUDENT_INITS:
             raise ValueError(f'student_init={student_init!r}; expected one '
                              f'of {STUDENT_INITS}')
+        check_pseudo_weight(pseudo_weight, 'CrossPathDistillation')
         self.teacher_specs = [dict(t) for t in teachers]
         self.proto_rectify = proto_rectify
         self.rectify_on_prob = rectify_on_prob
         self.renormalize = renormalize
         self.proto_temperature = proto_temperature
+        self.use_pl_weight = use_pl_weight
+        self.pseudo_threshold = pseudo_threshold
+        self.pseudo_weight = pseudo_weight
         self.soft_distill = soft_distill
         self.soft_distill_w = soft_distill_w
         self.soft_temperature = soft_temperature
@@ -114,7 +143,8 @@ class CrossPathDistillation(UDASegmentor):
         num_classes, dim = self.prototypes.shape[1:]
         for i, (spec, teacher) in enumerate(
                 zip(self.teacher_specs, self.teachers)):
-            path = spec.get('checkpoint')
+            # a file named as the original README says is found too
+            path = existing_path(spec.get('checkpoint'))
             hint = (f'train it with `python tools/train.py {spec["config"]}`'
                     if spec.get('config') else 'train the ST stage first')
             if not path or not osp.isfile(path):
@@ -125,7 +155,7 @@ class CrossPathDistillation(UDASegmentor):
                                                         'stu_model.'))
             if self.proto_rectify:
                 protos = load_prototypes(
-                    spec.get('prototypes'), num_classes, dim,
+                    existing_path(spec.get('prototypes')), num_classes, dim,
                     produced_by=(
                         f'python tools/cal_prototypes/cal_prototype.py '
                         f'{spec["config"]} {path} --out '
@@ -167,16 +197,44 @@ class CrossPathDistillation(UDASegmentor):
             weights_list.append(weights)
         return logits_list, probs_list, weights_list
 
+    @torch.no_grad()
+    def debug_teachers(self, logits_list, weights_list) -> dict:
+        """The teachers' part of the debug record (see the class docstring),
+        computed on the first ``DEBUG_SAMPLES`` samples only."""
+        logits_list = [z[:DEBUG_SAMPLES] for z in logits_list]
+        labels = [z.argmax(dim=1) for z in logits_list]
+        weights = [w[:DEBUG_SAMPLES].gather(1, y[:, None])[:, 0]
+                   for w, y in zip(weights_list, labels)]
+        before, _ = ensemble_pseudo_label([z.softmax(dim=1)
+                                           for z in logits_list])
+        return dict(teacher_labels=labels, teacher_weights=weights,
+                    label_before=before)
+
     def loss(self, source: dict, target: dict) -> Dict[str, Tensor]:
         loss_src = self.source_loss(source)
         target_inputs = target['inputs']
         t_logits, t_probs, t_weights = self.teacher_outputs(target_inputs)
-        labels, _ = ensemble_pseudo_label(t_probs)
+        labels, mean_probs = ensemble_pseudo_label(t_probs)
+        weight = None
+        if self.use_pl_weight:
+            weight = confidence_weight(mean_probs.max(dim=1)[0],
+                                       self.pseudo_threshold,
+                                       self.pseudo_weight)
         mean, std = self.norm_mean_std
         augmented = photometric_augment(target_inputs, mean, std, **self.aug)
         student_logits = self.student_logits(augmented)
         losses = dict(loss_src=loss_src,
-                      loss_tgt=self.ce_loss(student_logits, labels))
+                      loss_tgt=self.ce_loss(student_logits, labels, weight))
+        if weight is not None:
+            losses['pseudo_quality'] = weight.detach().mean()
+        if self.debug_wanted:
+            self.record_debug(
+                stage='ckd', target_image=target_inputs,
+                augmented_image=augmented, label=labels,
+                student_logits=student_logits,
+                teacher_names=[str(spec.get('name', i)) for i, spec in
+                               enumerate(self.teacher_specs)],
+                **self.debug_teachers(t_logits, t_weights))
         if self.soft_distill:
             up = F.interpolate(student_logits, size=labels.shape[1:],
                                mode='bilinear', align_corners=False)

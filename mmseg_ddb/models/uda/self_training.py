@@ -7,9 +7,10 @@ from mmseg.utils import ConfigType
 from torch import Tensor, nn
 
 from ...utils import load_model_weights
+from ...utils.prototype_file import existing_path
 from .bridging import MASK_KINDS, make_mask, mix, photometric_augment
-from .teacher import (ema_alpha, ema_update_, mixed_label_and_weight,
-                      pseudo_label_and_weight)
+from .teacher import (check_pseudo_weight, ema_alpha, ema_update_,
+                      mixed_label_and_weight, pseudo_label_and_weight)
 from .uda_segmentor import (UDASegmentor, augmentation_args, build_segmentor,
                             stack_labels)
 
@@ -41,8 +42,11 @@ class SelfTraining(UDASegmentor):
         mask (str): ``'cut'`` (region path, cut-mix) or ``'class'`` (class
             path, class-mix).
         alpha (float): Maximum EMA weight, ``min(1 - 1/(i+1), alpha)``.
-        pseudo_threshold (float): Confidence that counts toward the batch
-            quality weight (one scalar on every target pixel, METHOD.md 6.2).
+        pseudo_threshold (float): Confidence threshold of the pseudo-labels.
+        pseudo_weight (str): ``'batch_ratio'`` (original): the share of the
+            batch's pixels above the threshold is one weight on every target
+            pixel (METHOD.md 6.2); ``'pixel'``: target pixels above the
+            threshold weigh 1, the others 0.
         teacher_bn (str): ``'train'`` (original) or ``'eval'`` (the EMA's BN
             uses running statistics, which then follow the student's by EMA).
         cut_area (float): Box area fraction of the cut mask.
@@ -54,6 +58,14 @@ class SelfTraining(UDASegmentor):
             and the EMA from this checkpoint's student (a CKD checkpoint's
             ``stu_model.*``, or a plain/ST checkpoint).
         avg_non_ignore (bool): See :class:`UDASegmentor`.
+
+    Debug record (only when ``debug_wanted``, see :class:`UDASegmentor`):
+    ``stage='st'``, ``source_image``, ``target_image`` and ``mixed_image``
+    (normalised inputs [n, 3, H, W], the mixed one after its augmentation),
+    ``source_label``, ``pseudo_label`` and ``mixed_label`` [n, H, W] (the
+    label the student trained on), ``confidence`` (the teacher's maximum
+    probability [n, H, W]), ``quality`` (0-dim), ``mask`` (bridging mask, 1 =
+    source pixel) and ``student_logits`` on the mixed image [n, C, h, w].
     """
 
     def __init__(self,
@@ -61,6 +73,7 @@ class SelfTraining(UDASegmentor):
                  mask: str = 'cut',
                  alpha: float = 0.99,
                  pseudo_threshold: float = 0.968,
+                 pseudo_weight: str = 'batch_ratio',
                  teacher_bn: str = 'train',
                  cut_area: float = 0.4,
                  jitter_prob: float = 0.8,
@@ -80,9 +93,11 @@ class SelfTraining(UDASegmentor):
             if value not in valid:
                 raise ValueError(f'SelfTraining: {name}={value!r}; expected '
                                  f'one of {valid}')
+        check_pseudo_weight(pseudo_weight, 'SelfTraining')
         self.mask = mask
         self.alpha = alpha
         self.pseudo_threshold = pseudo_threshold
+        self.pseudo_weight = pseudo_weight
         self.teacher_bn = teacher_bn
         self.cut_area = cut_area
         self.aug = augmentation_args(jitter_prob, jitter_strength, blur_prob,
@@ -107,7 +122,9 @@ class SelfTraining(UDASegmentor):
         given; the EMA starts as a copy of the student."""
         super().init_weights()
         if self.distilled_model_path:
-            load_model_weights(self.model, self.distilled_model_path,
+            # a file named as the original README says is found too
+            load_model_weights(self.model,
+                               existing_path(self.distilled_model_path),
                                prefixes=('stu_model.', 'model.'))
         self._copy_student_to_ema()
 
@@ -141,18 +158,23 @@ class SelfTraining(UDASegmentor):
     # -- the step (METHOD.md 2.3) --------------------------------------------
     @torch.no_grad()
     def pseudo_label(self, target_inputs: Tensor):
-        """EMA teacher's hard label and batch quality weight on the target."""
+        """EMA teacher's hard label and its weight on the target (a batch
+        scalar or per-pixel, by ``pseudo_weight``)."""
         set_teacher_mode(self.ema_model, self.teacher_bn)
         logits = self.ema_model.encode_decode(
             target_inputs, [dict(img_shape=target_inputs.shape[2:])] *
             target_inputs.shape[0])
-        return pseudo_label_and_weight(logits, self.pseudo_threshold)
+        if self.debug_wanted:
+            self.record_debug(confidence=logits.softmax(dim=1).amax(dim=1))
+        return pseudo_label_and_weight(logits, self.pseudo_threshold,
+                                       self.pseudo_weight)
 
     def bridge(self, source: dict, target_inputs: Tensor,
                pseudo_labels: Tensor, quality: Tensor):
         """Mixed image (augmented), label and pixel weight."""
         src_labels = stack_labels(source['data_samples'])
         mask = make_mask(self.mask, src_labels, area_ratio=self.cut_area)
+        self.record_debug(source_label=src_labels, mask=mask)
         mixed = mix(mask, source['inputs'], target_inputs)
         mean, std = self.norm_mean_std
         mixed = photometric_augment(mixed, mean, std, **self.aug)
@@ -167,7 +189,14 @@ class SelfTraining(UDASegmentor):
         pseudo, quality = self.pseudo_label(target['inputs'])
         mixed, labels, weight = self.bridge(source, target['inputs'], pseudo,
                                             quality)
-        loss_mix = self.ce_loss(self.student_logits(mixed), labels, weight)
+        student_logits = self.student_logits(mixed)
+        loss_mix = self.ce_loss(student_logits, labels, weight)
+        self.record_debug(stage='st', source_image=source['inputs'],
+                          target_image=target['inputs'], pseudo_label=pseudo,
+                          quality=quality, mixed_image=mixed,
+                          mixed_label=labels, student_logits=student_logits)
         self.local_iter += 1
+        # the share of confident target pixels (the weight itself in the
+        # original's batch_ratio mode)
         return dict(loss_src=loss_src, loss_mix=loss_mix,
-                    pseudo_quality=quality.detach())
+                    pseudo_quality=quality.detach().mean())

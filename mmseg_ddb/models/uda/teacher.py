@@ -53,25 +53,58 @@ def ema_update_(ema_params: List[Tensor], params: List[Tensor], alpha: float) ->
         torch._foreach_add_(ema_float, student_float, alpha=1.0 - alpha)
 
 
-def pseudo_label_and_weight(logits: Tensor, threshold: float = 0.968) -> Tuple[Tensor, Tensor]:
-    """Hard pseudo-labels and the batch quality weight (METHOD.md 2.3 step 3).
+#: how the confidence threshold turns into target pixel weights: ``'batch_ratio'``
+#: (original, METHOD.md 6.2) or ``'pixel'`` (confident pixels only)
+PSEUDO_WEIGHT_MODES = ('batch_ratio', 'pixel')
 
-    The quality is the fraction of **all** pixels of the batch whose maximum softmax
-    probability is at least ``threshold``. It is one scalar for the whole batch, applied
-    to every target pixel; low-confidence pixels are not masked (METHOD.md 6.2).
+
+def check_pseudo_weight(mode: str, owner: str) -> None:
+    """Raise a ValueError naming ``owner`` unless ``mode`` is a known weighting."""
+    if mode not in PSEUDO_WEIGHT_MODES:
+        raise ValueError(f'{owner}: pseudo_weight={mode!r}; expected one of '
+                         f'{PSEUDO_WEIGHT_MODES}')
+
+
+def confidence_weight(max_prob: Tensor, threshold: float = 0.968,
+                      mode: str = 'batch_ratio') -> Tensor:
+    """Target pixel weight from the pseudo-label confidence.
+
+    ``'batch_ratio'`` (original, METHOD.md 2.3 step 3): the fraction of **all**
+    pixels of the batch whose confidence is at least ``threshold``, one 0-dim
+    scalar applied to every target pixel, so low-confidence pixels are still
+    trained on (METHOD.md 6.2). ``'pixel'``: 1 where the confidence is at least
+    ``threshold``, 0 elsewhere ([B, H, W]), so only confident pixels are trained on.
+
+    Args:
+        max_prob (Tensor): Confidence (maximum probability) [B, H, W].
+        threshold (float): Confidence threshold (inclusive).
+        mode (str): One of :data:`PSEUDO_WEIGHT_MODES`.
+
+    Returns:
+        Tensor: float weight, 0-dim (``'batch_ratio'``) or [B, H, W] (``'pixel'``).
+    """
+    check_pseudo_weight(mode, 'confidence_weight')
+    confident = (max_prob >= threshold).float()
+    return confident.mean() if mode == 'batch_ratio' else confident
+
+
+def pseudo_label_and_weight(logits: Tensor, threshold: float = 0.968,
+                            mode: str = 'batch_ratio') -> Tuple[Tensor, Tensor]:
+    """Hard pseudo-labels and their weight (METHOD.md 2.3 step 3).
 
     Args:
         logits (Tensor): Teacher logits [B, C, H, W].
-        threshold (float): Confidence threshold.
+        threshold (float): Confidence threshold on the maximum softmax probability.
+        mode (str): ``'batch_ratio'`` (original: the batch quality, one scalar) or
+            ``'pixel'`` (per-pixel 0/1), see :func:`confidence_weight`.
 
     Returns:
-        tuple[Tensor, Tensor]: Labels [B, H, W] (long, the argmax) and the quality, a
-        0-dim float tensor in [0, 1].
+        tuple[Tensor, Tensor]: Labels [B, H, W] (long, the argmax) and the weight in
+        [0, 1]: a 0-dim float tensor (``'batch_ratio'``) or [B, H, W] (``'pixel'``).
     """
     probs = torch.softmax(logits.detach().float(), dim=1)
     max_prob, labels = probs.max(dim=1)
-    quality = (max_prob >= threshold).float().mean()
-    return labels, quality
+    return labels, confidence_weight(max_prob, threshold, mode)
 
 
 def mixed_label_and_weight(mask: Tensor, source_labels: Tensor, pseudo_labels: Tensor,
@@ -82,7 +115,8 @@ def mixed_label_and_weight(mask: Tensor, source_labels: Tensor, pseudo_labels: T
         mask (Tensor): Bridging mask [B, 1, H, W] or [B, H, W], 1 = source pixel.
         source_labels (Tensor): Source ground truth [B, H, W].
         pseudo_labels (Tensor): Target pseudo-labels [B, H, W].
-        quality (Tensor | float): Weight of the target pixels (0-dim tensor or float).
+        quality (Tensor | float): Weight of the target pixels: a 0-dim tensor or float,
+            or a [B, H, W] tensor of per-pixel weights.
 
     Returns:
         tuple[Tensor, Tensor]: Labels [B, H, W] (source where the mask is set, else the

@@ -11,6 +11,13 @@ Call graph::
       data_preprocessor(data)   -> dict(source=..., target=...)
       forward(mode='loss')      -> loss(source, target)  [subclass]
     val_step / test_step        -> forward(mode='predict') -> student.predict
+
+Debug record: a hook that draws the training step (``UDADebugImageHook``)
+sets ``debug_wanted = True`` before the step it draws; the step then keeps
+the tensors it used for the first ``DEBUG_SAMPLES`` samples in
+``debug_record`` (detached, on the device: nothing is copied to the host
+here), which the hook reads and clears. With ``debug_wanted`` False nothing
+is computed or kept. The keys are listed in each stage's docstring.
 """
 import copy
 from functools import cached_property
@@ -46,9 +53,22 @@ def augmentation_args(jitter_prob: float, jitter_strength: float,
                 blur_mode=blur_mode)
 
 
+#: samples a debug record keeps (the hook draws at most this many)
+DEBUG_SAMPLES = 4
+
+
 def stack_labels(data_samples: SampleList) -> Tensor:
     """Ground truth of a batch as [B, H, W] long."""
     return torch.stack([s.gt_sem_seg.data[0] for s in data_samples]).long()
+
+
+def _debug_value(value):
+    if isinstance(value, Tensor):
+        value = value.detach()
+        return value[:DEBUG_SAMPLES] if value.dim() > 0 else value
+    if isinstance(value, (list, tuple)):
+        return [_debug_value(v) for v in value]
+    return value
 
 
 class UDASegmentor(BaseModel):
@@ -80,6 +100,9 @@ class UDASegmentor(BaseModel):
         super().__init__(data_preprocessor=preprocessor, init_cfg=init_cfg)
         self.segmentor_cfg = copy.deepcopy(segmentor)
         self.avg_non_ignore = avg_non_ignore
+        # set by the debug-image hook for the steps it draws (see above)
+        self.debug_wanted = False
+        self.debug_record: Optional[dict] = None
 
     @property
     def student(self) -> nn.Module:
@@ -95,6 +118,17 @@ class UDASegmentor(BaseModel):
         once, so the training step does no host-device copy for them."""
         pre = self.data_preprocessor
         return pre.mean.flatten().tolist(), pre.std.flatten().tolist()
+
+    def record_debug(self, **values) -> None:
+        """Add ``values`` to ``debug_record`` when ``debug_wanted``: tensors
+        (also in lists) cut to the first ``DEBUG_SAMPLES`` samples and
+        detached, left on their device; other values as they are."""
+        if not self.debug_wanted:
+            return
+        if self.debug_record is None:
+            self.debug_record = {}
+        self.debug_record.update(
+            {key: _debug_value(value) for key, value in values.items()})
 
     def student_logits(self, inputs: Tensor) -> Tensor:
         """Student logits at decoder resolution, with gradients."""

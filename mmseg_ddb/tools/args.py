@@ -1,0 +1,29 @@
+"""Command-line options more than one tool shares."""
+import argparse
+import os
+
+from mmengine.config import DictAction
+
+
+def add_cfg_options(parser: argparse.ArgumentParser, example: str = '') -> None:
+    """``--cfg-options k=v ...`` (alias ``--options``): override config keys."""
+    parser.add_argument(
+        '--cfg-options', '--options', nargs='+', action=DictAction,
+        help='override config keys' + (f', e.g. {example}' if example else ''))
+
+
+def add_launcher(parser: argparse.ArgumentParser) -> None:
+    """``--launcher`` and the ``--local_rank`` that older launchers pass."""
+    parser.add_argument(
+        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def parse_with_launcher(parser: argparse.ArgumentParser, argv=None):
+    """Parse ``argv``; ``LOCAL_RANK`` from ``--local_rank`` where the launcher
+    did not set it (mmengine reads the environment)."""
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
