@@ -52,8 +52,9 @@ def shrink_real_network(cfg):
         cfg.merge_from_dict({
             'model.backbone.embed_dims': 8, 'model.backbone.num_layers': [1, 1, 1, 1],
             'model.decode_head.in_channels': [8, 16, 40, 64],
-            'model.decode_head.embed_dims': 8, 'model.decode_head.channels': 8,
-            'model.pretrained': None})
+            'model.decode_head.channels': 8, 'model.pretrained': None})
+        if 'embed_dims' in cfg.model.decode_head:
+            cfg.model.decode_head.embed_dims = 8
     elif backbone.type == 'DINOv2ViT' and not backbone.get('embed_dims'):
         cfg.merge_from_dict({
             'model.backbone.embed_dims': 16, 'model.backbone.num_heads': 2,
@@ -248,3 +249,17 @@ def test_channels_last_option_reaches_the_segmentor():
         channels_last=True)
     stage = next(s for s in runner.stages if s.kind == 'train')
     assert '--channels-last' in runner._train_cmd(stage, {}, False, 1, 29500)
+
+
+def test_segformer_head_option_builds_with_the_feature_contract():
+    import torch
+    cfg = Config.fromfile(osp.join(ROOT, 'configs/_base_/models/segformer_mitb5.py'))
+    assert cfg.model.decode_head.type == 'DDBSegformerHead'
+    shrink_real_network(cfg)
+    cfg.model.decode_head.norm_cfg = dict(type='BN', requires_grad=True)
+    init_default_scope('mmseg')
+    from mmseg.registry import MODELS
+    model = MODELS.build(cfg.model).eval()
+    with torch.no_grad():
+        logits, feats = model.logits_and_features(torch.randn(1, 3, 64, 64))
+    assert logits.shape == (1, 19, 16, 16) and feats.shape == (1, model.feature_dim, 16, 16)

@@ -63,6 +63,8 @@ class Attention(nn.Module):
 
 
 class Mlp(nn.Module):
+    """Two linear layers with a GELU between (``fc1``, ``fc2``)."""
+
     def __init__(self, dim: int, hidden: int):
         super().__init__()
         self.fc1 = nn.Linear(dim, hidden)
@@ -93,6 +95,8 @@ class Block(nn.Module):
 
 
 class PatchEmbed(nn.Module):
+    """Non-overlapping patches to tokens: one strided convolution (``proj``)."""
+
     def __init__(self, patch_size: int, dim: int):
         super().__init__()
         self.proj = nn.Conv2d(3, dim, patch_size, stride=patch_size)
