@@ -205,3 +205,14 @@ def test_tiny_vit_prototypes_are_its_fused_head_feature():
     assert estimator.prototypes.shape == (19, 32)
     seen = estimator.prototypes.abs().sum(1) > 0
     assert seen.any()
+
+
+def test_flop_count_includes_the_fused_cpu_attention():
+    """The ViT's attention (one fused kernel on the CPU) is in the benchmark's
+    analytic count: 2 products of 2 * B*H*L*S*E FLOPs each."""
+    import torch.nn.functional as F
+
+    from mmseg_ddb.apis.benchmark import count_flops
+    q, k, v = torch.randn(2, 3, 10, 8), torch.randn(2, 3, 12, 8), torch.randn(2, 3, 12, 4)
+    assert count_flops(lambda: F.scaled_dot_product_attention(q, k, v)) == \
+        2 * 2 * 3 * 10 * 12 * (8 + 4)

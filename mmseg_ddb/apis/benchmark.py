@@ -69,12 +69,28 @@ def _samples(labels: torch.Tensor):
     return out
 
 
+def _attention_flops(query_shape, key_shape, value_shape, *args, **kwargs) -> int:
+    """FLOPs of ``softmax(q k^T) v`` for q [B, H, L, E], k [B, H, S, E],
+    v [B, H, S, Ev]: two matrix products, 2 FLOPs per multiply-add."""
+    b, h, length, e = query_shape
+    source, ev = key_shape[-2], value_shape[-1]
+    return 2 * b * h * length * source * (e + ev)
+
+
 def count_flops(fn: Callable[[], None]) -> Optional[int]:
+    """Analytic FLOPs of ``fn()`` by torch's counter (convolutions and
+    matrix products from their shapes), with the fused CPU attention kernel
+    counted too (torch's counter knows only the GPU ones)."""
     try:
         from torch.utils.flop_counter import FlopCounterMode
     except ImportError:
         return None
-    counter = FlopCounterMode(display=False)
+    custom = {}
+    cpu_attention = getattr(torch.ops.aten, '_scaled_dot_product_flash_attention_for_cpu',
+                            None)
+    if cpu_attention is not None:
+        custom[cpu_attention] = _attention_flops
+    counter = FlopCounterMode(display=False, custom_mapping=custom)
     with counter:
         fn()
     return int(counter.get_total_flops())
