@@ -7,7 +7,7 @@ from mmseg.datasets import BaseSegDataset
 
 from ..errors import DataError
 from ..utils.fileio import list_files
-from .conversion import CITYSCAPES_CLASSES, CITYSCAPES_PALETTE
+from .cityscapes_labels import CITYSCAPES_CLASSES, CITYSCAPES_PALETTE
 
 CITYSCAPES_METAINFO = dict(
     classes=tuple(CITYSCAPES_CLASSES),
