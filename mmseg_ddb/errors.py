@@ -21,6 +21,11 @@ class CheckpointError(DDBError, ValueError):
     """A checkpoint or prototype file does not fit the model."""
 
 
+class ConversionError(DataError):
+    """Bad input of a dataset converter (``tools/convert_datasets``); the
+    message names the file and what to do."""
+
+
 def flat(obj) -> str:
     """``str(obj)`` with every run of whitespace (newlines included) made one
     space: a multi-line library message that must fit on one ``error:``
