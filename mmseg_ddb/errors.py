@@ -21,6 +21,11 @@ class CheckpointError(DDBError, ValueError):
     """A checkpoint or prototype file does not fit the model."""
 
 
+class ConversionError(DataError):
+    """Bad input of a dataset converter (``tools/convert_datasets``); the
+    message names the file and what to do."""
+
+
 def flat(obj) -> str:
     """``str(obj)`` with every run of whitespace (newlines included) made one
     space: a multi-line library message that must fit on one ``error:``
@@ -29,14 +34,19 @@ def flat(obj) -> str:
 
 
 def one_line(exc: BaseException) -> str:
-    """The user-facing line of an error.
+    """The user-facing line of an error: its message made one line
+    (:func:`flat`).
 
     Errors raised in a DataLoader worker come back wrapped, with the worker's
-    traceback inside the message; the last non-empty line is the original
-    message.
+    traceback inside the message; then the last non-empty line is the
+    original message.
     """
-    lines = [line for line in str(exc).splitlines() if line.strip()]
-    msg = lines[-1] if lines else exc.__class__.__name__
+    text = str(exc)
+    if 'Traceback (most recent call last)' in text:
+        lines = [line for line in text.splitlines() if line.strip()]
+        msg = lines[-1]
+    else:
+        msg = flat(text)
     for prefix in ('mmseg_ddb.errors.', ):
         if msg.startswith(prefix):
             msg = msg[len(prefix):]
@@ -44,4 +54,4 @@ def one_line(exc: BaseException) -> str:
                  'DDBError: '):
         if msg.startswith(name):
             msg = msg[len(name):]
-    return msg
+    return msg or exc.__class__.__name__

@@ -701,7 +701,7 @@ def matrix(tiny_data, tmp_path_factory):
         killed['done'] = done
 
     def converted_correctly(result, raw=raw, labels=labels):
-        from mmseg_ddb.datasets.conversion import id_to_train_id_lut
+        from mmseg_ddb.convert import id_to_train_id_lut
         lut = id_to_train_id_lut()
         assert len(outputs()) == 300
         for stem, raw_ids in ids.items():

@@ -22,7 +22,8 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
-from mmseg_ddb.datasets import conversion  # noqa: E402
+from mmseg_ddb import convert  # noqa: E402
+from mmseg_ddb.utils import fileio  # noqa: E402
 
 H, W = 8, 16
 
@@ -137,12 +138,12 @@ def assert_error(capsys, rc, *fragments):
 # ---------------------------------------------------------------------------
 def test_tables_come_from_cityscapesscripts():
     assert CS_ID_TO_TRAIN == METHOD_GTA_MAPPING
-    assert conversion.CITYSCAPES_CLASSES == tuple(
+    assert convert.CITYSCAPES_CLASSES == tuple(
         trainId2label[i].name for i in range(19))
-    assert conversion.CITYSCAPES_CLASSES[:2] == ('road', 'sidewalk')
-    assert conversion.CITYSCAPES_CLASSES[-1] == 'bicycle'
-    assert conversion.CITYSCAPES_PALETTE[0] == (128, 64, 128)
-    lut = conversion.id_to_train_id_lut()
+    assert convert.CITYSCAPES_CLASSES[:2] == ('road', 'sidewalk')
+    assert convert.CITYSCAPES_CLASSES[-1] == 'bicycle'
+    assert convert.CITYSCAPES_PALETTE[0] == (128, 64, 128)
+    lut = convert.id_to_train_id_lut()
     assert lut.dtype == np.uint8 and lut.shape == (256, )
     ids = np.arange(256)
     np.testing.assert_array_equal(lut, mapped(ids, METHOD_GTA_MAPPING))
@@ -165,10 +166,10 @@ def test_atomic_write_leaves_no_partial_file(tmp_path):
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        conversion.atomic_write(str(target), killed_half_way)
+        fileio.atomic_save(str(target), killed_half_way)
     assert os.listdir(tmp_path) == []
-    conversion.atomic_write_png(str(target), np.full((2, 3), 7, np.uint8))
-    conversion.atomic_write_json(str(tmp_path / 'x.json'), {'a': [1]})
+    convert.atomic_write_png(str(target), np.full((2, 3), 7, np.uint8))
+    fileio.write_json_atomic(str(tmp_path / 'x.json'), {'a': [1]})
     assert sorted(os.listdir(tmp_path)) == ['x.json', 'x.png']
     assert (read(target) == 7).all() and read(target).shape == (2, 3)
     assert json.loads((tmp_path / 'x.json').read_text()) == {'a': [1]}

@@ -14,7 +14,7 @@ from mmengine.optim import OptimWrapper
 
 import mmseg_ddb  # noqa: F401
 from conftest import REPO, cfg_option_args, host_reads
-from mmseg_ddb.datasets.conversion import CITYSCAPES_PALETTE
+from mmseg_ddb.datasets.cityscapes_labels import CITYSCAPES_PALETTE
 from mmseg_ddb.engine.debug_images import (HEADER, PAD, TITLE, UDADebugImageHook,
                                            draw_record, panel_origin)
 from mmseg_ddb.utils.images import colorize

@@ -1,35 +1,17 @@
 """Shared behaviour of the DDB datasets: metainfo, checked file lists and the
 optional built-in synthetic data."""
-import os
 import os.path as osp
 from typing import List, Optional, Tuple
 
 from mmseg.datasets import BaseSegDataset
 
 from ..errors import DataError
-from .conversion import CITYSCAPES_CLASSES, CITYSCAPES_PALETTE
+from ..utils.fileio import list_files
+from .cityscapes_labels import CITYSCAPES_CLASSES, CITYSCAPES_PALETTE
 
 CITYSCAPES_METAINFO = dict(
     classes=tuple(CITYSCAPES_CLASSES),
     palette=[list(c) for c in CITYSCAPES_PALETTE])
-
-
-def _list_files(root: str, suffix: str) -> List[str]:
-    """Files under ``root`` ending in ``suffix``, relative, sorted."""
-    def unreadable(exc: OSError) -> None:
-        raise DataError(
-            f'cannot list folder {exc.filename or root}: '
-            f'{exc.strerror or exc}; fix its permissions (e.g. chmod a+rx) '
-            'or run as a user who can read it.') from exc
-
-    found = []
-    for dirpath, _, files in os.walk(root, onerror=unreadable,
-                                     followlinks=True):
-        rel = osp.relpath(dirpath, root)
-        for name in files:
-            if name.endswith(suffix) and not name.startswith('.tmp-'):
-                found.append(name if rel == '.' else osp.join(rel, name))
-    return sorted(found)
 
 
 class CheckedSegDatasetMixin:
@@ -77,7 +59,7 @@ class CheckedSegDatasetMixin:
             raise DataError(
                 f'{type(self).__name__}: image folder {img_dir!r} does not '
                 f'exist. Check data_root ({self.data_root!r}); {self.prepare_hint}.')
-        images = _list_files(img_dir, self.img_suffix)
+        images = list_files(img_dir, self.img_suffix, recursive=True, hidden=True)
         if not images:
             raise DataError(
                 f'{type(self).__name__}: no "*{self.img_suffix}" image in '
@@ -97,7 +79,8 @@ class CheckedSegDatasetMixin:
                 f'exist; {self.prepare_hint}.')
         stems = {i[:-len(self.img_suffix)] for i in images}
         labels = {l[:-len(self.seg_map_suffix)]
-                  for l in _list_files(ann_dir, self.seg_map_suffix)}
+                  for l in list_files(ann_dir, self.seg_map_suffix, recursive=True,
+                                     hidden=True)}
         no_label = sorted(stems - labels)
         if no_label:
             raise DataError(

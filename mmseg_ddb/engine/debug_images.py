@@ -29,7 +29,7 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmseg.registry import HOOKS
 
-from ..datasets.conversion import CITYSCAPES_PALETTE
+from ..datasets.cityscapes_labels import CITYSCAPES_PALETTE
 from ..models.uda.uda_segmentor import DEBUG_SAMPLES
 from ..utils.fileio import atomic_write
 from ..utils.images import colorize, denormalise, heat_map

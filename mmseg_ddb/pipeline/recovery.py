@@ -1,35 +1,14 @@
 """What a stage's folder needs before it runs again after a crash or a kill:
-stale temporary files removed, the ``last_checkpoint`` marker repaired, the
-previous outputs of a stage run afresh moved aside (never deleted)."""
+the ``last_checkpoint`` marker repaired and the previous outputs of a stage
+run afresh moved aside (never deleted). Stale temporary files are removed by
+:func:`mmseg_ddb.utils.fileio.remove_stale_tmp`."""
 import os
 import os.path as osp
 import re
 import time
 from typing import Optional
 
-from ..utils.fileio import atomic_write
-
-
-def remove_stale_tmp(folder: str, recursive: bool) -> None:
-    """Delete the ``.tmp-*`` files of writers that were killed mid-write (a
-    stage or the pipeline itself): partial checkpoints, prototype or JSON
-    files that nothing will complete or rename.
-
-    Args:
-        folder (str): A stage's folder (``recursive=True``) or the
-            pipeline's work dir (``recursive=False``: only its own files,
-            not those of the stages, which may be running).
-        recursive (bool): Also in the sub-folders.
-    """
-    if not osp.isdir(folder):
-        return
-    walk = os.walk(folder) if recursive else [(folder, None,
-                                               os.listdir(folder))]
-    for dirpath, _, names in walk:
-        for name in names:
-            path = osp.join(dirpath, name)
-            if name.startswith('.tmp-') and osp.isfile(path):
-                os.remove(path)
+from ..utils.fileio import atomic_write, move_folder
 
 
 def repair_last_checkpoint(folder: str) -> None:
@@ -73,6 +52,5 @@ def set_aside(folder: str) -> Optional[str]:
     if not (osp.isdir(folder) and os.listdir(folder)):
         return None
     aside = f'{folder}.old-{time.strftime("%Y%m%d_%H%M%S")}'
-    # a folder move, not a file write (those go through utils.fileio)
-    os.rename(folder, aside)
+    move_folder(folder, aside)
     return aside

@@ -20,12 +20,12 @@ from typing import Dict, List, Optional
 
 from ..errors import ConfigError
 from ..utils import load_config
-from ..utils.fileio import write_json_atomic
+from ..utils.fileio import remove_stale_tmp, write_json_atomic
 from .decide import check_wiring, decide, stage_signature
 from .launch import Launcher, PipelineError, split_devices
 from .manifest import Manifest, sha256_file
 from .plan import Stage, build_plan
-from .recovery import remove_stale_tmp, repair_last_checkpoint, set_aside
+from .recovery import repair_last_checkpoint, set_aside
 from .report import (add_debug_grids, build_summary, format_summary,
                      plot_summary, write_summary_page)
 

@@ -14,8 +14,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from ..errors import ConfigError
-from ..utils.fileio import write_json_atomic
-from .recovery import remove_stale_tmp
+from ..utils.fileio import remove_stale_tmp, write_json_atomic
 from .report import flat_per_class, format_percent, plot_summary
 from .runner import PipelineRunner, default_work_dir
 

@@ -3,6 +3,7 @@ import logging
 import os.path as osp
 import sys
 from functools import wraps
+from typing import Callable, Optional
 
 from ..errors import DDBError, flat, one_line
 from .fileio import _hint
@@ -39,10 +40,58 @@ def _built_class(exc: TypeError):
     return built
 
 
+def error_line(exc: BaseException, note: Optional[str] = None) -> Optional[str]:
+    """The one line (without ``error:``) that reports ``exc`` as a user
+    error, or None when ``exc`` is a bug that keeps its traceback.
+
+    User errors: a :class:`DDBError` (also when raised inside a data worker),
+    an unknown registry type, a config key that the built class does not take
+    and an ``OSError`` of the environment (disk full, no permission, a
+    missing path).
+
+    Args:
+        exc: The error.
+        note (str, optional): Added to the line of an ``OSError`` (a
+            :class:`~.fileio.WriteError` included): what a rerun will find,
+            e.g. that finished outputs are kept.
+    """
+    if isinstance(exc, OSError) and note:
+        line = error_line(exc)
+        return f'{line.rstrip(".")}; {note}'
+    if isinstance(exc, DDBError):
+        return one_line(exc)
+    if isinstance(exc, KeyError):
+        msg = str(exc)
+        if 'registry' not in msg:
+            return None
+        return msg.strip(chr(34)).strip(chr(39)).splitlines()[0]
+    if isinstance(exc, TypeError):
+        built = _built_class(exc)
+        if built is None:
+            return None
+        reason = flat(exc).split('() ', 1)[-1]  # drop "Cls.__init__() "
+        return (f'config: {built} {reason}; check that key in the config file '
+                f'(or --cfg-options) against the arguments of {built}')
+    if isinstance(exc, OSError):
+        where = ' -> '.join(str(f) for f in (exc.filename, exc.filename2) if f)
+        reason = exc.strerror or flat(exc)
+        folder = osp.dirname(osp.abspath(str(exc.filename or '.')))
+        return f'{where + ": " if where else ""}{reason}; {_hint(folder, exc)}'
+    # errors from DataLoader workers come back as a different type whose
+    # message carries the original one
+    if 'mmseg_ddb.errors' in str(exc) or type(exc).__name__ in (
+            'DataError', 'ConfigError', 'CheckpointError'):
+        return one_line(exc)
+    return None
+
+
+def _print_error(line: str) -> None:
+    print(f'error: {line}', file=sys.stderr, flush=True)
+
+
 def user_errors_to_exit(main):
-    """Run ``main``; a :class:`DDBError` (also when raised inside a data
-    worker) or an unknown registry type prints one ``error:`` line and exits
-    with status 2 instead of a traceback."""
+    """Run ``main``; a user error (:func:`error_line`) prints one ``error:``
+    line and exits with status 2 instead of a traceback."""
 
     @wraps(main)
     def wrapper(*args, **kwargs):
@@ -51,42 +100,26 @@ def user_errors_to_exit(main):
         logging.raiseExceptions = False
         try:
             return main(*args, **kwargs)
-        except DDBError as exc:
-            print(f'error: {one_line(exc)}', file=sys.stderr)
-            sys.exit(2)
-        except KeyError as exc:
-            msg = str(exc)
-            if 'registry' not in msg:
-                raise
-            print(f'error: {msg.strip(chr(34)).strip(chr(39)).splitlines()[0]}',
-                  file=sys.stderr)
-            sys.exit(2)
-        except TypeError as exc:
-            built = _built_class(exc)
-            if built is None:
-                raise
-            reason = flat(exc)
-            reason = reason.split('() ', 1)[-1]  # drop "Cls.__init__() "
-            print(f'error: config: {built} {reason}; check that key in the '
-                  'config file (or --cfg-options) against the arguments of '
-                  f'{built}', file=sys.stderr)
-            sys.exit(2)
-        except OSError as exc:
-            # the environment: disk full, no permission, a missing path
-            where = ' -> '.join(str(f) for f in (exc.filename, exc.filename2)
-                                if f)
-            reason = exc.strerror or flat(exc)
-            folder = osp.dirname(osp.abspath(str(exc.filename or '.')))
-            print(f'error: {where + ": " if where else ""}{reason}; '
-                  f'{_hint(folder, exc)}', file=sys.stderr)
-            sys.exit(2)
         except Exception as exc:
-            # errors from DataLoader workers come back as a different type
-            # whose message carries the original one
-            if 'mmseg_ddb.errors' in str(exc) or type(exc).__name__ in (
-                    'DataError', 'ConfigError', 'CheckpointError'):
-                print(f'error: {one_line(exc)}', file=sys.stderr)
-                sys.exit(2)
-            raise
+            line = error_line(exc)
+            if line is None:
+                raise
+            _print_error(line)
+            sys.exit(2)
 
     return wrapper
+
+
+def exit_status(run: Callable, *args, note: Optional[str] = None) -> int:
+    """``run(*args)``'s exit status for a ``main`` that returns one: 0, or 2
+    after one ``error:`` line for a user error (:func:`error_line`, with
+    ``note``); a bug keeps its traceback."""
+    try:
+        run(*args)
+    except Exception as exc:
+        line = error_line(exc, note)
+        if line is None:
+            raise
+        _print_error(line)
+        return 2
+    return 0

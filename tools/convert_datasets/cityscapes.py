@@ -21,12 +21,8 @@ import sys
 
 from cityscapesscripts.preparation.json2labelImg import json2labelImg
 
-_REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-if _REPO not in sys.path:
-    sys.path.insert(0, _REPO)
-
-from mmseg_ddb.datasets.conversion import (  # noqa: E402
-    ConversionError, atomic_write, atomic_write_lines, count_summary,
+from mmseg_ddb.convert import (
+    ConversionError, atomic_save, atomic_write_lines, count_summary,
     require_dir, run_parallel, run_tool)
 
 IN_SUFFIX = '_polygons.json'
@@ -86,7 +82,7 @@ def convert_one(json_path):
     out_path = json_path[:-len(IN_SUFFIX)] + OUT_SUFFIX
     if osp.exists(out_path):
         return False
-    atomic_write(out_path, lambda tmp: _rasterise(json_path, tmp))
+    atomic_save(out_path, lambda tmp: _rasterise(json_path, tmp))
     return True
 
 

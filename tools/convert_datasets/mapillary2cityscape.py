@@ -21,11 +21,7 @@ import os
 import os.path as osp
 import sys
 
-_REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-if _REPO not in sys.path:
-    sys.path.insert(0, _REPO)
-
-from mmseg_ddb.datasets.conversion import (  # noqa: E402
+from mmseg_ddb.convert import (
     CITYSCAPES_CLASSES, IGNORE_INDEX, ConversionError, convert_labels,
     count_summary, label_tasks, list_files, mapillary_to_trainid, read_label,
     require_dir, run_tool, train_id_to_id_lut)

@@ -17,11 +17,7 @@ import os.path as osp
 import re
 import sys
 
-_REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-if _REPO not in sys.path:
-    sys.path.insert(0, _REPO)
-
-from mmseg_ddb.datasets.conversion import (  # noqa: E402
+from mmseg_ddb.convert import (
     ConversionError, convert_labels, id_to_train_id_lut, label_tasks,
     list_files, read_label, require_dir, run_tool)
 

@@ -20,11 +20,7 @@ import sys
 
 import cv2
 
-_REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-if _REPO not in sys.path:
-    sys.path.insert(0, _REPO)
-
-from mmseg_ddb.datasets.conversion import (  # noqa: E402
+from mmseg_ddb.convert import (
     ConversionError, convert_labels, label_tasks, list_files,
     lut_from_mapping, require_dir, run_tool)
 

@@ -37,8 +37,8 @@ tables), ``geometry`` (drawing op, camera, scene, street plan, projection), ``sc
 (``render_scene``), ``generate`` (the dataset on disk, preview) and ``cli``.
 
 These modules import neither mmseg, mmengine, mmcv nor torch (from the rest of the package only
-``mmseg_ddb.utils.fileio``, for atomic writes), so that tools and tests can use them on their
-own.
+``mmseg_ddb.utils.fileio``, for atomic writes, and ``mmseg_ddb.datasets.cityscapes_labels``, the
+class table), so that tools and tests can use them on their own.
 """
 from .cli import main
 from .generate import (CITIES, GENERATOR_VERSION, GENERIC_ROOT, META_FILE, SOURCE_DIRS,

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from ...utils.fileio import atomic_write
+from ...utils.fileio import atomic_write, move_folder
 from .palette import CLASSES, PALETTE, category_lut
 from .render import render_scene
 
@@ -179,7 +179,7 @@ def generate_synthetic(root: str, *, num_source: int = 400, num_target_train: in
             tmp = f'{root}.tmp-{os.getpid()}'
             try:
                 meta = _generate_into(tmp, args, progress)
-                os.replace(tmp, root)
+                move_folder(tmp, root)
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
             return meta

@@ -3,17 +3,14 @@ palette, the 7 Cityscapes categories, and per domain the colour options of every
 (``_PALETTES``), the class textures (``_TEXTURE``) and the camera ranges (``_CAMERA``)."""
 import numpy as np
 
-IGNORE_INDEX = 255
+from ..cityscapes_labels import (CITYSCAPES_CLASSES, CITYSCAPES_PALETTE,
+                                 CITYSCAPES_TRAIN_LABELS, IGNORE_INDEX)
+
 DOMAINS = ('source', 'target', 'generic')
 
-CLASSES = ('road', 'sidewalk', 'building', 'wall', 'fence', 'pole', 'traffic light',
-           'traffic sign', 'vegetation', 'terrain', 'sky', 'person', 'rider', 'car', 'truck',
-           'bus', 'train', 'motorcycle', 'bicycle')
-# The Cityscapes colours of the 19 train ids (as in mmseg's CityscapesDataset).
-PALETTE = ((128, 64, 128), (244, 35, 232), (70, 70, 70), (102, 102, 156), (190, 153, 153),
-           (153, 153, 153), (250, 170, 30), (220, 220, 0), (107, 142, 35), (152, 251, 152),
-           (70, 130, 180), (220, 20, 60), (255, 0, 0), (0, 0, 142), (0, 0, 70), (0, 60, 100),
-           (0, 80, 100), (0, 0, 230), (119, 11, 32))
+#: the 19 Cityscapes train ids and their colours (the cityscapesscripts table)
+CLASSES = CITYSCAPES_CLASSES
+PALETTE = CITYSCAPES_PALETTE
 (ROAD, SIDEWALK, BUILDING, WALL, FENCE, POLE, LIGHT, SIGN, VEGETATION, TERRAIN, SKY, PERSON,
  RIDER, CAR, TRUCK, BUS, TRAIN, MOTORCYCLE, BICYCLE) = range(19)
 
@@ -23,12 +20,10 @@ CATEGORIES = ('flat', 'construction', 'object', 'nature', 'sky', 'human', 'vehic
 
 def category_lut() -> np.ndarray:
     """uint8 look-up table train id -> category index (0-6, ``CATEGORIES``; 255 stays 255),
-    from the official Cityscapes label table (cityscapesscripts), imported only when used."""
-    from cityscapesscripts.helpers.labels import labels
+    from the official Cityscapes label table (cityscapesscripts)."""
     lut = np.full(256, IGNORE_INDEX, np.uint8)
-    for lab in labels:
-        if 0 <= lab.trainId < len(CLASSES):
-            lut[lab.trainId] = CATEGORIES.index(lab.category)
+    for train_id, lab in enumerate(CITYSCAPES_TRAIN_LABELS):
+        lut[train_id] = CATEGORIES.index(lab.category)
     return lut
 
 
