@@ -764,11 +764,8 @@ def write_two_round_pipeline(folder, net):
     model = Config.fromfile(osp.join(
         REPO, 'configs', '_base_', 'models', f'daformer_{net}.py')).model.to_dict()
     model['data_preprocessor']['size'] = CROP
-    # no validation inside the training stages and no TensorBoard writer
-    # (its import is half of a tiny stage's time); tools/test.py reads
-    # test_dataloader
-    quiet = ("val_dataloader = None\nval_cfg = None\nval_evaluator = None\n"
-             "visualizer = dict(vis_backends=[dict(type='LocalVisBackend')])\n")
+    # no TensorBoard writer: its import is half of a tiny stage's time
+    quiet = "visualizer = dict(vis_backends=[dict(type='LocalVisBackend')])\n"
     init = write_leaf(folder, f'{net}_init', 'source_only_synthetic.py', data_root, 2,
                       extra=f'model = {dict(model, _delete_=True)!r}\n' + quiet)
     rounds = []
