@@ -746,3 +746,86 @@ def test_amp_reaches_every_tool_and_the_signature():
     inputs = dict(init=dict(path='x.pth', sha256='0'))
     assert amp.signature(stage, inputs, {}) != plain.signature(
         stage, inputs, {})
+
+
+# -- the transformer variants (issue 15) ----------------------------------------
+def write_two_round_pipeline(folder, net):
+    """The whole two-round schedule of the tiny ``net`` variant of the
+    synthetic demo (``configs/synthetic/*_daformer_<net>_synthetic.py``):
+    a source-only ``init`` of the same network (2 iterations, not tested)
+    whose backbone initialises every fresh model, then per round ST-cu /
+    ST-ca, their prototypes and CKD, 2 iterations each, no evaluation (the
+    test runs tools/test.py once, on the last student)."""
+    from mmengine.config import Config
+
+    from mmseg_ddb.datasets.synthetic import ensure_synthetic
+    data_root = osp.join(folder, 'synthetic')
+    ensure_synthetic(data_root, progress=False, **data_args())
+    model = Config.fromfile(osp.join(
+        REPO, 'configs', '_base_', 'models', f'daformer_{net}.py')).model.to_dict()
+    model['data_preprocessor']['size'] = CROP
+    # no TensorBoard writer: its import is half of a tiny stage's time
+    quiet = "visualizer = dict(vis_backends=[dict(type='LocalVisBackend')])\n"
+    init = write_leaf(folder, f'{net}_init', 'source_only_synthetic.py', data_root, 2,
+                      extra=f'model = {dict(model, _delete_=True)!r}\n' + quiet)
+    rounds = []
+    for prefix in ('', 'r2_'):
+        leaves = [write_leaf(folder, f'{net}_{prefix}{stage}',
+                             f'{prefix}{stage}_daformer_{net}_synthetic.py', data_root, 2,
+                             extra=quiet)
+                  for stage in ('st_cu', 'st_ca', 'ckd')]
+        for leaf in leaves:
+            assert_tiny(leaf, data_root)
+        rounds.append(dict(st=dict(cu=leaves[0], ca=leaves[1]), ckd=leaves[2]))
+    cfg = osp.join(folder, f'{net}_pipeline.py')
+    with open(cfg, 'w') as f:
+        f.write(f"""\
+pipeline = dict(
+    task='tiny',
+    init=dict(config={init!r}, key='model.backbone.init_cfg.checkpoint',
+              evaluate=False),
+    rounds={rounds!r},
+    prototype_epochs=1,
+    evaluate=False)
+""")
+    return dict(pipeline=cfg, data_root=data_root, r2_ckd=rounds[1]['ckd'])
+
+
+@pytest.mark.parametrize('net, feature_dim', [('mit-tiny', 32)])
+def test_two_round_transformer_pipeline_then_test_and_infer(tmp_path, net, feature_dim):
+    """The tiny MiT variant through the whole two-round pipeline with
+    --amp (train.py, cal_prototype.py on the DAFormer-style head's fused
+    feature, round 2 warm-started from the round-1 CKD student), then
+    tools/test.py --amp and tools/infer.py on the last CKD student."""
+    import torch
+
+    import mmseg_ddb  # noqa: F401
+    tiny = write_two_round_pipeline(str(tmp_path), net)
+    work_dir = str(tmp_path / 'work')
+    run_pipeline(tiny['pipeline'], work_dir, '--amp', cwd=str(tmp_path))
+    manifest = read_manifest(work_dir)
+    stages = manifest['stages']
+    names = ['init'] + [f'r{r}_{s}' for r in (1, 2) for s in
+                        ('st_cu', 'st_ca', 'proto_cu', 'proto_ca', 'ckd')]
+    assert manifest['pipeline']['stages'] == names
+    assert all(stages[s]['status'] == 'done' for s in names), stages
+    r1_ckd = stages['r1_ckd']['outputs']['checkpoint']['path']
+    for path in ('cu', 'ca'):
+        assert stages[f'r2_st_{path}']['options']['uda.distilled_model_path'] == r1_ckd
+        for r in (1, 2):
+            protos = torch.load(stages[f'r{r}_proto_{path}']['outputs']['prototypes']['path'],
+                                map_location='cpu', weights_only=True)['prototypes']
+            assert protos.shape == (19, feature_dim)
+            assert torch.isfinite(protos).all() and protos.abs().sum() > 0
+    log = open(osp.join(work_dir, 'r2_ckd', 'stage.log')).read()
+    assert 'BF16OptimWrapper' in log, log[-2000:]
+
+    student = stages['r2_ckd']['outputs']['checkpoint']['path']
+    from mmseg_ddb.tools import infer, test
+    record = test.main([tiny['r2_ckd'], student, '--amp', '--work-dir', str(tmp_path / 'test')])
+    assert 0.0 <= record['mIoU'] <= 100.0, record
+    images = osp.join(tiny['data_root'], 'cityscapes', 'leftImg8bit', 'val')
+    out = str(tmp_path / 'infer')
+    infer.main([tiny['r2_ckd'], student, images, '--out', out])
+    masks = glob.glob(osp.join(out, '**', '*_mask.png'), recursive=True)
+    assert len(masks) == DATA_ARGS['num_target_val'], masks

@@ -281,6 +281,8 @@ def test_gpu_benchmark_script_runs_end_to_end_on_the_cpu(tmp_path):
     env = dict(ENV, PYTHON=sys.executable, DEVICE='cpu', LOADER_BATCHES='0',
                CONFIG=osp.join(REPO, 'configs', 'synthetic',
                                'st_cu_synthetic.py'),
+               TRANSFORMER_CONFIGS=osp.join(REPO, 'configs', 'synthetic',
+                                            'st_cu_daformer_mit-tiny_synthetic.py'),
                BENCH_ARGS='--crop 64 --batch-size 1 --iters 1 --warmup 0 '
                           '--infer-shape 32 64 --infer-label-shape 64 128')
     res = subprocess.run(['bash', osp.join(REPO, 'tools', 'benchmark_gpu.sh'),
@@ -298,6 +300,13 @@ def test_gpu_benchmark_script_runs_end_to_end_on_the_cpu(tmp_path):
         speedup = runs['fp32']['st_ms'] / r['st_ms']
         assert f'ST speed-up {speedup:.2f}x' in line
     assert not (out / 'loader_8_workers.json').exists()
+    # the transformer rows (issue 15): fp32 and bf16, one line each
+    for prec in ('fp32', 'bf16'):
+        name = f'st_cu_daformer_mit-tiny_synthetic_{prec}'
+        row = json.loads((out / f'{name}.json').read_text())
+        assert row['amp'] == (prec == 'bf16') and row['forward_gflop_per_image'] > 0
+        line = next(ln for ln in lines if ln.startswith(name + ':'))
+        assert f"CKD/sup {row['ckd_over_supervised']:.2f}" in line
 
 
 def test_loader_benchmark_on_synthetic_data_keeps_the_real_pipeline(

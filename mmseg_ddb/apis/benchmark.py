@@ -1,4 +1,4 @@
-"""Side-by-side timing of the DDB training steps and inference (issue 7).
+"""Side-by-side timing of the DDB training steps and inference (issues 7, 15).
 
 Every number comes from one process, the same model and the same batch, so
 the ratios (ST / supervised, CKD / supervised) compare like with like.
@@ -14,16 +14,16 @@ from typing import Callable, Dict, Optional, Sequence
 import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
+from mmengine.structures import PixelData
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
-from mmengine.structures import PixelData
+from torch import Tensor
 
 from ..errors import ConfigError
-from ..utils import iter_dicts, use_channels_last
+from ..models.uda.bridging import make_mask, mix, photometric_augment
+from ..utils import iter_dicts, sync_bn_to_bn, use_channels_last
 from ..utils.amp import amp_dtype
 from ..utils.amp import autocast as amp_autocast
-from ..models.uda.bridging import make_mask, mix, photometric_augment
-from ..models.uda.teacher import ema_alpha, ema_update_
 
 
 def _sync(device: torch.device) -> None:
@@ -69,15 +69,173 @@ def _samples(labels: torch.Tensor):
     return out
 
 
+def _attention_flops(query_shape, key_shape, value_shape, *args, **kwargs) -> int:
+    """FLOPs of ``softmax(q k^T) v`` for q [B, H, L, E], k [B, H, S, E],
+    v [B, H, S, Ev]: two matrix products, 2 FLOPs per multiply-add."""
+    b, h, length, e = query_shape
+    source, ev = key_shape[-2], value_shape[-1]
+    return 2 * b * h * length * source * (e + ev)
+
+
 def count_flops(fn: Callable[[], None]) -> Optional[int]:
+    """Analytic FLOPs of ``fn()`` by torch's counter (convolutions and
+    matrix products from their shapes), with the fused CPU attention kernel
+    counted too (torch's counter knows only the GPU ones)."""
     try:
         from torch.utils.flop_counter import FlopCounterMode
     except ImportError:
         return None
-    counter = FlopCounterMode(display=False)
+    custom = {}
+    cpu_attention = getattr(torch.ops.aten, '_scaled_dot_product_flash_attention_for_cpu',
+                            None)
+    if cpu_attention is not None:
+        custom[cpu_attention] = _attention_flops
+    counter = FlopCounterMode(display=False, custom_mapping=custom)
     with counter:
         fn()
     return int(counter.get_total_flops())
+
+
+def benchmark_segmentor_cfg(cfg: Config, channels_last: bool = False) -> dict:
+    """The config's segmentor as the benchmark builds it: SyncBN as BN (one
+    process), no init weights (timing needs none), channels_last if asked
+    (as train.py ``--channels-last`` builds it)."""
+    seg_cfg = copy.deepcopy(cfg.model)
+    sync_bn_to_bn(seg_cfg)
+    seg_cfg.pretrained = None
+    seg_cfg.init_cfg = None
+    seg_cfg.backbone.init_cfg = None
+    if channels_last:
+        use_channels_last(seg_cfg)
+    return seg_cfg
+
+
+def random_batch(batch_size: int, size: int, device: torch.device,
+                 num_classes: int = 19) -> Dict:
+    """Normalised source and target images [B, 3, size, size] and random
+    source labels, as the UDA models' ``loss(source, target)`` takes them."""
+    torch.manual_seed(0)
+    x_s = torch.randn(batch_size, 3, size, size, device=device)
+    x_t = torch.randn(batch_size, 3, size, size, device=device)
+    labels = torch.randint(0, num_classes, (batch_size, size, size), device=device)
+    return dict(labels=labels,
+                source=dict(inputs=x_s, data_samples=_samples(labels)),
+                target=dict(inputs=x_t, data_samples=_samples(labels)))
+
+
+def train_step(model: torch.nn.Module, loss_fn: Callable[[], Dict],
+               device: torch.device, amp: bool) -> Callable[[], None]:
+    """One optimisation step of ``model`` (AdamW) on ``loss_fn()``'s losses
+    under the benchmark's autocast, as a callable for :func:`time_fn`."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=1e-6)
+
+    def step():
+        with amp_autocast(device.type, amp):
+            losses = loss_fn()
+        total = sum(v for k, v in losses.items() if 'loss' in k)
+        total.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+    return step
+
+
+def _time_step(results: Dict, key: str, step: Callable[[], None],
+               device: torch.device, iters: int, warmup: int) -> None:
+    _reset_peak(device)
+    results[f'{key}_ms'] = time_fn(step, device, iters, warmup)
+    results[f'{key}_peak_mb'] = peak_memory_mb(device)
+
+
+def time_training_steps(seg_cfg: dict, batch: Dict, device: torch.device,
+                        iters: int, warmup: int, amp: bool,
+                        results: Dict) -> torch.nn.Module:
+    """Times a supervised step, a Stage-1 ST step (class path, the heavier
+    mask) with its bridging + augmentation + EMA share, and a Stage-2 CKD
+    step (two teachers, prototypes) into ``results`` (``*_ms``,
+    ``*_peak_mb``, ``bridging_ms``, ``bridging_share_of_st``, the ratios).
+    Returns the supervised model, for inference and FLOPs; the UDA models
+    are freed after their timing."""
+    source = batch['source']
+    sup = _build(seg_cfg, device)
+    _time_step(results, 'supervised', train_step(
+        sup, lambda: sup.loss(source['inputs'], source['data_samples']), device, amp),
+        device, iters, warmup)
+    _time_self_training(seg_cfg, batch, device, iters, warmup, amp, results)
+    _time_distillation(seg_cfg, batch, device, iters, warmup, amp, results)
+    results['st_over_supervised'] = results['st_ms'] / results['supervised_ms']
+    results['ckd_over_supervised'] = results['ckd_ms'] / results['supervised_ms']
+    return sup
+
+
+def _build(model_cfg: dict, device: torch.device) -> torch.nn.Module:
+    return MODELS.build(copy.deepcopy(model_cfg)).to(device).train()
+
+
+def _time_self_training(seg_cfg: dict, batch: Dict, device: torch.device, iters: int,
+                        warmup: int, amp: bool, results: Dict) -> None:
+    source, target = batch['source'], batch['target']
+    st = _build(dict(type='SelfTraining', segmentor=seg_cfg, mask='class'), device)
+    st.local_iter = 1
+    _time_step(results, 'st', train_step(st, lambda: st.loss(source, target), device, amp),
+               device, iters, warmup)
+    mean, std = st.norm_mean_std
+
+    def bridging():
+        st.update_ema(10)
+        mask = make_mask('class', batch['labels'])
+        mixed = mix(mask, source['inputs'], target['inputs'])
+        photometric_augment(mixed, mean, std, **st.aug)
+    results['bridging_ms'] = time_fn(bridging, device, iters, warmup)
+    results['bridging_share_of_st'] = results['bridging_ms'] / results['st_ms']
+
+
+def _time_distillation(seg_cfg: dict, batch: Dict, device: torch.device, iters: int,
+                       warmup: int, amp: bool, results: Dict) -> None:
+    source, target = batch['source'], batch['target']
+    ckd = _build(dict(type='CrossPathDistillation', segmentor=seg_cfg,
+                      teachers=[dict(name='cu'), dict(name='ca')]), device)
+    ckd.prototypes.normal_()
+    _time_step(results, 'ckd', train_step(ckd, lambda: ckd.loss(source, target), device, amp),
+               device, iters, warmup)
+
+
+def time_inference(model: torch.nn.Module, batch_size: int, in_shape: Sequence[int],
+                   out_shape: Sequence[int], device: torch.device, iters: int,
+                   warmup: int, amp: bool, results: Dict) -> None:
+    """The test protocol (whole image, softmax resized to the label size,
+    argmax), e.g. Cityscapes: 1024x512 in, 2048x1024 labels."""
+    model.eval()
+    x = torch.randn(batch_size, 3, *in_shape, device=device)
+    metas = [SegDataSample(metainfo=dict(
+        img_shape=tuple(in_shape), ori_shape=tuple(out_shape),
+        pad_shape=tuple(in_shape), padding_size=[0, 0, 0, 0]))
+        for _ in range(batch_size)]
+
+    @torch.no_grad()
+    def infer():
+        with amp_autocast(device.type, amp):
+            model.predict(x, metas)
+    results['inference_shape'] = list(in_shape)
+    results['inference_label_shape'] = list(out_shape)
+    results['inference_ms'] = time_fn(infer, device, iters, warmup)
+    results['inference_images_per_s'] = batch_size * 1000 / results['inference_ms']
+
+
+def add_flops(model: torch.nn.Module, inputs: Tensor, device: torch.device,
+              results: Dict) -> None:
+    """Analytic forward FLOPs of the segmentor (torch's counter: matmuls and
+    convolutions from their shapes): ``forward_gflop`` for the batch and
+    ``forward_gflop_per_image``; on CUDA the achieved TFLOP/s of each step
+    by the issue's cost model (3 / 7 / 8 forward-equivalents)."""
+    model.train()
+    fwd = count_flops(lambda: model.decode_head(model.extract_feat(inputs)))
+    results['forward_gflop'] = None if fwd is None else fwd / 1e9
+    results['forward_gflop_per_image'] = None if fwd is None else \
+        fwd / inputs.shape[0] / 1e9
+    if fwd and device.type == 'cuda':
+        for key, n in (('supervised', 3), ('st', 7), ('ckd', 8)):
+            results[f'{key}_tflops'] = n * fwd / (results[f'{key}_ms'] / 1000) / 1e12
 
 
 def run_benchmark(cfg: Config, device: str = 'cpu', iters: int = 10,
@@ -89,6 +247,32 @@ def run_benchmark(cfg: Config, device: str = 'cpu', iters: int = 10,
                   infer_label_shape: Optional[Sequence[int]] = None,
                   loader_data: str = 'config',
                   loader_workers: Optional[int] = None) -> Dict:
+    """Time the supervised, ST and CKD steps, inference and the data loader
+    of a config's network, on random tensors of the config's crop.
+
+    Args:
+        cfg (Config): A DDB config (its ``model`` and ``train_dataloader``).
+        device (str): 'cpu' or 'cuda'.
+        iters, warmup (int): Timed and untimed repetitions (median reported).
+        amp (bool): bf16 autocast (fp16 on GPUs without bf16).
+        batch_size, crop (int, optional): Default: the config's.
+        loader_batches (int): Batches for the loader throughput (0: skip).
+        flops (bool): Count the analytic forward FLOPs.
+        channels_last (bool): channels_last weights and inputs.
+        infer_shape, infer_label_shape: Inference input / label size.
+        loader_data (str): 'config' or 'synthetic' (see
+            :func:`on_synthetic_data`).
+        loader_workers (int, optional): Loader processes (default: config).
+
+    Returns:
+        dict: ``supervised_ms``, ``st_ms``, ``ckd_ms`` (median ms per step),
+        their ``*_peak_mb`` (CUDA max allocated, or the process's max RSS on
+        the CPU, which only grows), ``st_over_supervised``,
+        ``ckd_over_supervised``, ``bridging_ms`` / ``bridging_share_of_st``,
+        ``inference_ms`` / ``inference_images_per_s``, ``forward_gflop``
+        (per batch) / ``forward_gflop_per_image``, ``*_tflops`` (CUDA),
+        ``loader_pairs_per_s``, and the settings.
+    """
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     if loader_data not in ('config', 'synthetic'):
         raise ConfigError(f'loader_data={loader_data!r}: use config or '
@@ -97,120 +281,20 @@ def run_benchmark(cfg: Config, device: str = 'cpu', iters: int = 10,
             cfg.train_dataloader.dataset.get('type') == 'UDADataset':
         on_synthetic_data(cfg.train_dataloader, '')  # refuse before timing
     dev = torch.device(device)
-    seg_cfg = copy.deepcopy(cfg.model)
-    for node in iter_dicts(seg_cfg):
-        if node.get('type') == 'SyncBN':
-            node['type'] = 'BN'
-    seg_cfg.pretrained = None  # timing needs no init weights
-    seg_cfg.init_cfg = None
-    seg_cfg.backbone.init_cfg = None
-    if channels_last:  # as train.py --channels-last builds it
-        use_channels_last(seg_cfg)
+    seg_cfg = benchmark_segmentor_cfg(cfg, channels_last)
     bs = batch_size or cfg.train_dataloader.get('batch_size', 2)
     size = crop or seg_cfg.data_preprocessor.get('size', (512, 512))[0]
-    torch.manual_seed(0)
-    x_s = torch.randn(bs, 3, size, size, device=dev)
-    x_t = torch.randn(bs, 3, size, size, device=dev)
-    labels = torch.randint(0, 19, (bs, size, size), device=dev)
-    source = dict(inputs=x_s, data_samples=_samples(labels))
-    target = dict(inputs=x_t, data_samples=_samples(labels))
-    def autocast():
-        return amp_autocast(dev.type, amp)
-
-    def build(model_cfg):
-        return MODELS.build(model_cfg).to(dev).train()
-
-    def optimizer_for(model):
-        params = [p for p in model.parameters() if p.requires_grad]
-        return torch.optim.AdamW(params, lr=1e-6)
-
-    def step_fn(model, loss_fn):
-        opt = optimizer_for(model)
-
-        def step():
-            with autocast():
-                losses = loss_fn()
-            total = sum(v for k, v in losses.items() if 'loss' in k)
-            total.backward()
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-        return step
-
+    batch = random_batch(bs, size, dev)
     results = dict(device=str(dev), amp=amp,
                    amp_dtype=str(amp_dtype(dev.type)) if amp else None,
                    channels_last=channels_last, batch_size=bs, crop=size,
                    iters=iters, warmup=warmup)
-
-    # supervised
-    sup = build(copy.deepcopy(seg_cfg))
-    sup_step = step_fn(sup, lambda: sup.loss(x_s, source['data_samples']))
-    _reset_peak(dev)
-    results['supervised_ms'] = time_fn(sup_step, dev, iters, warmup)
-    results['supervised_peak_mb'] = peak_memory_mb(dev)
-
-    # Stage 1: self-training (class path: the heavier mask)
-    st = build(dict(type='SelfTraining', segmentor=seg_cfg, mask='class'))
-    st.local_iter = 1
-    st_step = step_fn(st, lambda: st.loss(source, target))
-    _reset_peak(dev)
-    results['st_ms'] = time_fn(st_step, dev, iters, warmup)
-    results['st_peak_mb'] = peak_memory_mb(dev)
-
-    mean, std = st.norm_mean_std
-    ema, src = st._ema_tensors()
-
-    def bridging():
-        ema_update_(ema, src, ema_alpha(10, st.alpha))
-        mask = make_mask('class', labels)
-        mixed = mix(mask, x_s, x_t)
-        photometric_augment(mixed, mean, std, **st.aug)
-    results['bridging_ms'] = time_fn(bridging, dev, iters, warmup)
-    results['bridging_share_of_st'] = results['bridging_ms'] / \
-        results['st_ms']
-    del st
-
-    # Stage 2: distillation with two teachers and prototypes
-    ckd = build(dict(type='CrossPathDistillation', segmentor=seg_cfg,
-                     teachers=[dict(name='cu'), dict(name='ca')]))
-    ckd.prototypes.normal_()
-    ckd_step = step_fn(ckd, lambda: ckd.loss(source, target))
-    _reset_peak(dev)
-    results['ckd_ms'] = time_fn(ckd_step, dev, iters, warmup)
-    results['ckd_peak_mb'] = peak_memory_mb(dev)
-    del ckd
-
-    # inference: the test protocol (whole image, softmax resized to the
-    # label size, argmax), e.g. Cityscapes: 1024x512 in, 2048x1024 labels
-    sup.eval()
+    sup = time_training_steps(seg_cfg, batch, dev, iters, warmup, amp, results)
     in_shape = tuple(infer_shape or (size, size))
-    out_shape = tuple(infer_label_shape or in_shape)
-    x_i = torch.randn(bs, 3, *in_shape, device=dev)
-    metas = [SegDataSample(metainfo=dict(
-        img_shape=in_shape, ori_shape=out_shape, pad_shape=in_shape,
-        padding_size=[0, 0, 0, 0])) for _ in range(bs)]
-
-    @torch.no_grad()
-    def infer():
-        with autocast():
-            sup.predict(x_i, metas)
-    results['inference_shape'] = list(in_shape)
-    results['inference_label_shape'] = list(out_shape)
-    results['inference_ms'] = time_fn(infer, dev, iters, warmup)
-    results['inference_images_per_s'] = bs * 1000 / results['inference_ms']
-
-    results['st_over_supervised'] = results['st_ms'] / results['supervised_ms']
-    results['ckd_over_supervised'] = results['ckd_ms'] / \
-        results['supervised_ms']
-
+    time_inference(sup, bs, in_shape, tuple(infer_label_shape or in_shape), dev,
+                   iters, warmup, amp, results)
     if flops:
-        sup.train()
-        fwd = count_flops(lambda: sup.decode_head(sup.extract_feat(x_s)))
-        results['forward_gflop'] = None if fwd is None else fwd / 1e9
-        if fwd and dev.type == 'cuda':
-            # analytic cost model of the issue: 3 / 7 / 8 forwards
-            for key, n in (('supervised', 3), ('st', 7), ('ckd', 8)):
-                results[f'{key}_tflops'] = n * fwd / (
-                    results[f'{key}_ms'] / 1000) / 1e12
+        add_flops(sup, batch['source']['inputs'], dev, results)
     results['loader_pairs_per_s'] = loader_throughput(
         cfg, loader_batches, loader_data, loader_workers)
     results['loader_data'] = loader_data

@@ -14,7 +14,7 @@ from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
 
 from ..errors import DataError
-from ..utils import iter_dicts, load_config, load_model_weights
+from ..utils import load_config, load_model_weights, sync_bn_to_bn
 from ..utils.amp import autocast
 from ..utils.images import colorize  # noqa: F401  (public here too)
 
@@ -27,9 +27,7 @@ def init_segmentor(config: Union[str, Config], checkpoint: Optional[str] = None,
     model of ``checkpoint`` loaded (ST ``model.*`` / CKD ``stu_model.*``)."""
     cfg = load_config(config) if isinstance(config, str) else config
     init_default_scope(cfg.get('default_scope', 'mmseg'))
-    for node in iter_dicts(cfg.model):
-        if node.get('type') == 'SyncBN':
-            node['type'] = 'BN'
+    sync_bn_to_bn(cfg.model)
     cfg.model.pretrained = None
     cfg.model.init_cfg = None
     model = MODELS.build(cfg.model)

@@ -11,8 +11,8 @@ from mmseg.registry import MODELS
 
 from ..errors import ConfigError
 from ..utils import (check_cfg_options, check_gpu_id, check_state_dict,
-                     iter_dicts, load_config, load_weights_file,
-                     state_dict_of, use_channels_last)
+                     load_config, load_weights_file, state_dict_of,
+                     sync_bn_to_bn, use_channels_last)
 
 
 def adapt_to_device(cfg: Config, distributed: bool) -> None:
@@ -24,9 +24,7 @@ def adapt_to_device(cfg: Config, distributed: bool) -> None:
     """
     cuda = torch.cuda.is_available()
     if not (cuda and distributed):
-        for node in iter_dicts(cfg.get('model', {})):
-            if node.get('type') == 'SyncBN':
-                node['type'] = 'BN'
+        sync_bn_to_bn(cfg.get('model', {}))
     if distributed and not cuda:
         cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})
         cfg.env_cfg.dist_cfg['backend'] = 'gloo'

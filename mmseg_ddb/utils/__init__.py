@@ -2,7 +2,7 @@ from .checkpoint import (STUDENT_PREFIXES, check_state_dict, load_model_weights,
                          load_weights_file, select_prefix, state_dict_of)
 from .cli import user_errors_to_exit
 from .prototype_file import load_prototypes, save_prototypes
-from .config import (check_cfg_options, iter_dicts, load_config,
+from .config import (check_cfg_options, iter_dicts, load_config, sync_bn_to_bn,
                      use_channels_last)
 from .device import check_device, check_gpu_id
 
@@ -10,6 +10,7 @@ __all__ = [
     'STUDENT_PREFIXES', 'check_state_dict', 'load_model_weights',
     'load_weights_file', 'select_prefix', 'state_dict_of',
     'user_errors_to_exit', 'load_prototypes', 'save_prototypes',
-    'check_cfg_options', 'iter_dicts', 'load_config', 'use_channels_last',
+    'check_cfg_options', 'iter_dicts', 'load_config', 'sync_bn_to_bn',
+    'use_channels_last',
     'check_device', 'check_gpu_id',
 ]

@@ -106,3 +106,12 @@ def use_channels_last(model: dict) -> None:
             f'--channels-last: model type {target.get("type")!r} is not '
             'DDBEncoderDecoder, which the option needs')
     target['channels_last'] = True
+
+
+def sync_bn_to_bn(node) -> None:
+    """Turn every ``SyncBN`` norm config under ``node`` (a model config, or
+    a whole config) into plain ``BN``, in place: SyncBN needs a distributed
+    run on GPUs; the layers and their parameters are the same."""
+    for cfg in iter_dicts(node):
+        if cfg.get('type') == 'SyncBN':
+            cfg['type'] = 'BN'

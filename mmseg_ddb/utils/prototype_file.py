@@ -45,16 +45,29 @@ def canonical_task(task: str) -> str:
     return TASK_ALIASES.get(task, task)
 
 
+#: network tags in config names; a name with none of them is DeepLabV2's
+NETWORK_TAGS = ('mitb5', 'mit-tiny', 'dinov2-b', 'dinov2-l', 'vit-tiny')
+
+
+def network_tag(name: str) -> str:
+    """The network of a config name, for file names: ``'mitb5'`` for
+    ``r1_st_cu_daformer_mitb5_1x2_512x512_40k_gtav2cityscapes``, ``'dlv2'`` (the
+    original's) for the DeepLabV2 configs."""
+    words = f'_{name}_'
+    return next((t for t in NETWORK_TAGS if f'_{t}_' in words), 'dlv2')
+
+
 def default_prototype_path(config: str, postfix: str = '') -> str:
-    """``prototypes/<task>_round<r>/<task>_st-<cu|ca>_dlv2<postfix>.pth`` from an ST
-    config's file name (the original's convention, with the task's canonical name)."""
+    """``prototypes/<task>_round<r>/<task>_st-<cu|ca>_<net><postfix>.pth`` from an ST
+    config's file name (the original's convention, with the task's canonical name;
+    ``<net>`` is :func:`network_tag`, ``dlv2`` for DeepLabV2)."""
     name = osp.splitext(osp.basename(config))[0]
     for pattern in _ST_CONFIG_NAMES:
         m = pattern.match(name)
         if m:
             task, rnd = canonical_task(m.group('task')), m.group('round') or '1'
             return (f'prototypes/{task}_round{rnd}/'
-                    f'{task}_st-{m.group("path")}_dlv2{postfix}.pth')
+                    f'{task}_st-{m.group("path")}_{network_tag(name)}{postfix}.pth')
     raise ConfigError(
         f'cannot derive a prototype file name from {name!r} (expected '
         '"r<round>_st_<cu|ca>_..._<task>"); pass --out FILE')

@@ -149,6 +149,12 @@ class SelfTraining(UDASegmentor):
             src += [b for b in self.model.buffers() if b.is_floating_point()]
         return ema, src
 
+    @torch.no_grad()
+    def update_ema(self, iteration: int) -> None:
+        """``theta_ema <- a * theta_ema + (1 - a) * theta`` with
+        ``a = ema_alpha(iteration, alpha)`` (METHOD.md 2.3 step 1)."""
+        ema_update_(*self._ema_tensors(), ema_alpha(iteration, self.alpha))
+
     # -- the step (METHOD.md 2.3) --------------------------------------------
     @torch.no_grad()
     def pseudo_label(self, target_inputs: Tensor):
@@ -178,8 +184,7 @@ class SelfTraining(UDASegmentor):
 
     def loss(self, source: dict, target: dict) -> Dict[str, Tensor]:
         if self.local_iter > 0:
-            ema_update_(*self._ema_tensors(),
-                        ema_alpha(self.local_iter, self.alpha))
+            self.update_ema(self.local_iter)
         loss_src = self.source_loss(source)
         pseudo, quality = self.pseudo_label(target['inputs'])
         mixed, labels, weight = self.bridge(source, target['inputs'], pseudo,

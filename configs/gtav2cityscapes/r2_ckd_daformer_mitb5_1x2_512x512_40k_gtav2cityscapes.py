@@ -1,0 +1,22 @@
+# Round 2, Stage 2 (CKD with prototype rectification): GTA5 -> Cityscapes,
+# MiT-B5 with the DAFormer-style head, batch 2 + 2. A fresh student (from
+# ImageNet) learns from the round-2 ST-cu and ST-ca students (METHOD.md 2.5);
+# tools/ddb_pipeline.py fills the paths in.
+_base_ = [
+    '../_base_/models/daformer_mitb5.py',
+    '../_base_/datasets/ckd_gta2cs.py',
+    '../_base_/uda/ckd.py',
+    '../_base_/default_runtime.py',
+    '../_base_/schedules/adamw_poly10warm_40k_transformer.py',
+]
+train_dataloader = dict(batch_size=2)
+uda = dict(teachers=[
+    dict(name='cu',
+         checkpoint='checkpoints/gtav2cityscapes_round2/gtav2cityscapes_st-cu_mitb5.pth',
+         prototypes='prototypes/gtav2cityscapes_round2/gtav2cityscapes_st-cu_mitb5.pth',
+         config='configs/gtav2cityscapes/r2_st_cu_daformer_mitb5_1x2_512x512_40k_gtav2cityscapes.py'),
+    dict(name='ca',
+         checkpoint='checkpoints/gtav2cityscapes_round2/gtav2cityscapes_st-ca_mitb5.pth',
+         prototypes='prototypes/gtav2cityscapes_round2/gtav2cityscapes_st-ca_mitb5.pth',
+         config='configs/gtav2cityscapes/r2_st_ca_daformer_mitb5_1x2_512x512_40k_gtav2cityscapes.py'),
+])

@@ -1,0 +1,20 @@
+# Round 2, Stage 2 (CKD) on the synthetic domain shift, tiny MiT variant:
+# a fresh student (from the generic pretraining) learns from the round-2
+# ST-cu and ST-ca students, each rectified by its prototypes.
+# tools/ddb_pipeline.py wires the paths.
+_base_ = [
+    '../_base_/models/daformer_mit-tiny_pretrained.py',
+    '../_base_/datasets/synthetic_ckd.py',
+    '../_base_/uda/ckd.py',
+    '../_base_/synthetic_runtime.py',
+]
+uda = dict(teachers=[
+    dict(name='cu',
+         checkpoint='work_dirs/r2_st_cu_daformer_mit-tiny_synthetic/iter_600.pth',
+         prototypes='prototypes/synthetic_round2/synthetic_st-cu_mit-tiny.pth',
+         config='configs/synthetic/r2_st_cu_daformer_mit-tiny_synthetic.py'),
+    dict(name='ca',
+         checkpoint='work_dirs/r2_st_ca_daformer_mit-tiny_synthetic/iter_600.pth',
+         prototypes='prototypes/synthetic_round2/synthetic_st-ca_mit-tiny.pth',
+         config='configs/synthetic/r2_st_ca_daformer_mit-tiny_synthetic.py'),
+])

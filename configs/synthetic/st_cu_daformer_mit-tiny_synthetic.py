@@ -1,0 +1,8 @@
+# Stage 1, region path (cut-mix) on the synthetic domain shift, tiny MiT
+# variant, from its generic pretraining's backbone.
+_base_ = [
+    '../_base_/models/daformer_mit-tiny_pretrained.py',
+    '../_base_/datasets/synthetic_uda.py',
+    '../_base_/uda/st_cutmix.py',
+    '../_base_/synthetic_runtime.py',
+]

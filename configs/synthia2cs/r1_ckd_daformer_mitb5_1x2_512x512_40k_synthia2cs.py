@@ -1,0 +1,22 @@
+# Round 1, Stage 2 (CKD with prototype rectification): SYNTHIA -> Cityscapes,
+# MiT-B5 with the DAFormer-style head, batch 2 + 2. A fresh student (from
+# ImageNet) learns from the round-1 ST-cu and ST-ca students (METHOD.md 2.5);
+# tools/ddb_pipeline.py fills the paths in.
+_base_ = [
+    '../_base_/models/daformer_mitb5.py',
+    '../_base_/datasets/ckd_synthia2cs.py',
+    '../_base_/uda/ckd.py',
+    '../_base_/default_runtime.py',
+    '../_base_/schedules/adamw_poly10warm_40k_transformer.py',
+]
+train_dataloader = dict(batch_size=2)
+uda = dict(teachers=[
+    dict(name='cu',
+         checkpoint='checkpoints/synthia2cs_round1/synthia2cs_st-cu_mitb5.pth',
+         prototypes='prototypes/synthia2cs_round1/synthia2cs_st-cu_mitb5.pth',
+         config='configs/synthia2cs/r1_st_cu_daformer_mitb5_1x2_512x512_40k_synthia2cs.py'),
+    dict(name='ca',
+         checkpoint='checkpoints/synthia2cs_round1/synthia2cs_st-ca_mitb5.pth',
+         prototypes='prototypes/synthia2cs_round1/synthia2cs_st-ca_mitb5.pth',
+         config='configs/synthia2cs/r1_st_ca_daformer_mitb5_1x2_512x512_40k_synthia2cs.py'),
+])

@@ -1,0 +1,5 @@
+# Round 2, Stage 1, region path (ST-cu, cut-mix): SYNTHIA -> Cityscapes, dinov2-b. Student
+# and EMA start from the round-1 CKD student, learning rate / 10 (METHOD.md 2.6).
+_base_ = ['./r1_st_cu_daformer_dinov2-b_1x2_512x512_40k_synthia2cs.py']
+uda = dict(distilled_model_path='checkpoints/synthia2cs_round1/synthia2cs_ckd-pro_dinov2-b.pth')
+optim_wrapper = dict(optimizer=dict(lr=6e-06))  # head: 6e-5 (lr_mult 10)
