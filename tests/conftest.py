@@ -10,6 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
+import mmseg_ddb  # noqa: F401  (the stack glue before any test imports mmseg)
+
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SYNTHETIC_CONFIG = osp.join(REPO, 'configs', 'synthetic',
                             'source_only_synthetic.py')
@@ -129,7 +131,6 @@ def tiny_data(tmp_path_factory) -> str:
 @pytest.fixture(scope='session')
 def tiny_cfg(tiny_data):
     """The synthetic source-only config pointed at :func:`tiny_data`."""
-    import mmseg_ddb  # noqa: F401
     from mmengine.config import Config
     cfg = Config.fromfile(SYNTHETIC_CONFIG)
     cfg.merge_from_dict(tiny_options(tiny_data))

@@ -14,18 +14,26 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from conftest import (
+    ACDC_CONDITIONS,
+    ADVERSE_H,
+    ADVERSE_W,
+    REPO,
+    add_to_confusion,
+    cfg_option_args,
+    normalised_input,
+    protocol_prediction,
+    write_acdc,
+    write_dark_zurich,
+)
 from mmengine.registry import init_default_scope
+from mmseg.registry import DATASETS, METRICS, MODELS
 
 import mmseg_ddb  # noqa: F401
-from mmseg.registry import DATASETS, METRICS, MODELS
 from mmseg_ddb.datasets import ACDCDataset, DDBDarkZurichDataset
 from mmseg_ddb.datasets.base import CITYSCAPES_METAINFO
 from mmseg_ddb.errors import ConfigError, DataError
 from mmseg_ddb.utils import load_config
-
-from conftest import (ACDC_CONDITIONS, ADVERSE_H, ADVERSE_W, REPO,
-                      add_to_confusion, cfg_option_args, normalised_input,
-                      protocol_prediction, write_acdc, write_dark_zurich)
 
 init_default_scope('mmseg')
 LOAD = [dict(type='DDBLoadImageFromFile'), dict(type='DDBLoadAnnotations')]

@@ -55,10 +55,16 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from conftest import (
+    REPO,
+    SYNTHETIC_CONFIG,
+    cfg_option_args,
+    tiny_options,
+    write_cityscapes,
+    write_gta,
+)
 
 import mmseg_ddb  # noqa: F401
-from conftest import (REPO, SYNTHETIC_CONFIG, cfg_option_args, tiny_options,
-                      write_cityscapes, write_gta)
 
 TRAIN = osp.join(REPO, 'tools', 'train.py')
 TEST = osp.join(REPO, 'tools', 'test.py')

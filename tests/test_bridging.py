@@ -6,8 +6,15 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mmseg_ddb.models.uda.bridging import (BLUR_MODES, blur_kernel_size, class_mask,
-                                           cut_mask, make_mask, mix, photometric_augment)
+from mmseg_ddb.models.uda.bridging import (
+    BLUR_MODES,
+    blur_kernel_size,
+    class_mask,
+    cut_mask,
+    make_mask,
+    mix,
+    photometric_augment,
+)
 
 MEAN = (123.675, 116.28, 103.53)
 STD = (58.395, 57.12, 57.375)

@@ -1,9 +1,10 @@
 """Every config parses, names only registered types, and its model builds."""
 import glob
-import re
 import os.path as osp
+import re
 
 import pytest
+from conftest import REPO as ROOT  # noqa: E402
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
@@ -14,7 +15,6 @@ from mmseg_ddb.pipeline import build_plan
 from mmseg_ddb.utils import iter_dicts
 from mmseg_ddb.utils.config import _known_types
 
-from conftest import REPO as ROOT  # noqa: E402
 CONFIGS = sorted(
     p for p in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'),
                          recursive=True)

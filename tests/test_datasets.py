@@ -6,17 +6,21 @@ import os.path as osp
 import cv2
 import numpy as np
 import pytest
+from conftest import make_scene, write_cityscapes, write_gta, write_png
 from mmengine.registry import init_default_scope
 from torch.utils.data import DataLoader
 
 import mmseg_ddb  # noqa: F401
-from mmseg_ddb.datasets import (DDBCityscapesDataset, DDBLoadAnnotations,
-                                DDBLoadImageFromFile, GTADataset,
-                                MapillaryDataset, SynscapesDataset,
-                                SynthiaDataset)
+from mmseg_ddb.datasets import (
+    DDBCityscapesDataset,
+    DDBLoadAnnotations,
+    DDBLoadImageFromFile,
+    GTADataset,
+    MapillaryDataset,
+    SynscapesDataset,
+    SynthiaDataset,
+)
 from mmseg_ddb.errors import DataError, one_line
-
-from conftest import make_scene, write_cityscapes, write_gta, write_png
 
 init_default_scope('mmseg')
 LOAD = [dict(type='DDBLoadImageFromFile'), dict(type='DDBLoadAnnotations')]

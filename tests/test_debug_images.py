@@ -10,16 +10,22 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from mmengine.optim import OptimWrapper
-
-import mmseg_ddb  # noqa: F401
 from conftest import REPO, cfg_option_args, host_reads
-from mmseg_ddb.datasets.cityscapes_labels import CITYSCAPES_PALETTE
-from mmseg_ddb.engine.debug_images import (HEADER, PAD, TITLE, UDADebugImageHook,
-                                           draw_record, panel_origin)
-from mmseg_ddb.utils.images import colorize
+from mmengine.optim import OptimWrapper
 from test_uda import build, raw_batch, seg_cfg  # noqa: F401  (a fixture)
 from test_uda_tools import ST_CONFIG, uda_options
+
+import mmseg_ddb  # noqa: F401
+from mmseg_ddb.datasets.cityscapes_labels import CITYSCAPES_PALETTE
+from mmseg_ddb.engine.debug_images import (
+    HEADER,
+    PAD,
+    TITLE,
+    UDADebugImageHook,
+    draw_record,
+    panel_origin,
+)
+from mmseg_ddb.utils.images import colorize
 
 PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
 

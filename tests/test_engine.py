@@ -270,6 +270,7 @@ def test_bf16_optim_wrapper_autocasts_without_a_scaler():
 
 def test_amp_switch_picks_bf16_unless_the_gpu_lacks_it():
     from mmengine.config import Config
+
     from mmseg_ddb.apis import use_amp
     cfg = Config(dict(optim_wrapper=dict(type='OptimWrapper')))
     use_amp(cfg)

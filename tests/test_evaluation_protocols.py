@@ -12,17 +12,14 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from conftest import REPO, SYNTHETIC_CONFIG, cfg_option_args, loader_options, normalised_input
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
+from mmseg.registry import MODELS
 
 import mmseg_ddb  # noqa: F401
-from mmseg.registry import MODELS
-from mmseg_ddb.apis.test import (aug_test_pipeline, full_resolution_pipeline,
-                                 prepare_test_config)
+from mmseg_ddb.apis.test import aug_test_pipeline, full_resolution_pipeline, prepare_test_config
 from mmseg_ddb.errors import ConfigError
-
-from conftest import (REPO, SYNTHETIC_CONFIG, cfg_option_args,
-                      loader_options, normalised_input)
 
 TEST = osp.join(REPO, 'tools', 'test.py')
 ENV = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')

@@ -7,10 +7,10 @@ import torch
 import torch.nn.functional as F
 from mmengine.registry import init_default_scope
 from mmengine.structures import PixelData
-
-import mmseg_ddb  # noqa: F401  (registers the heads)
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
+
+import mmseg_ddb  # noqa: F401  (registers the heads)
 from mmseg_ddb.models import DDBEncoderDecoder, DLV2AdapterHead, DLV2Head
 
 init_default_scope('mmseg')

@@ -7,7 +7,6 @@ import subprocess
 import sys
 from importlib.metadata import entry_points
 
-
 from conftest import REPO
 
 SCRIPTS = {'ddb-train': 'train', 'ddb-test': 'test', 'ddb-infer': 'infer',

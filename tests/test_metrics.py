@@ -3,12 +3,11 @@ import numpy as np
 import pytest
 import torch
 from mmengine.structures import PixelData
-
 from mmseg.structures import SegDataSample
+
 from mmseg_ddb.datasets import SYNTHIA_13_CLASSES, SYNTHIA_16_CLASSES
 from mmseg_ddb.datasets.base import CITYSCAPES_METAINFO
-from mmseg_ddb.evaluation import (DDBIoUMetric, confusion_matrix,
-                                  iou_from_confusion)
+from mmseg_ddb.evaluation import DDBIoUMetric, confusion_matrix, iou_from_confusion
 
 K = 19
 
@@ -61,8 +60,8 @@ def test_confusion_matrix_matches_numpy():
     # rows are the ground truth: 255 pixels are not counted at all
     assert conf.sum().item() == np.sum(labels != 255)
     # single images add up to the batch
-    total = sum(confusion_matrix(torch.from_numpy(p), torch.from_numpy(l), K)
-                for p, l in zip(preds, labels))
+    total = sum(confusion_matrix(torch.from_numpy(p), torch.from_numpy(y), K)
+                for p, y in zip(preds, labels))
     assert torch.equal(total, conf)
 
 
@@ -96,8 +95,10 @@ def test_iou_from_confusion_matches_pixel_loops_and_nan_rules():
 
 def test_iou_is_accumulated_over_the_set_not_averaged_per_image():
     # image 1: class 0 perfect on 1 pixel; image 2: class 0 wrong on 9 pixels
-    conf1 = np.zeros((2, 2)); conf1[0, 0] = 1
-    conf2 = np.zeros((2, 2)); conf2[0, 1] = 9
+    conf1 = np.zeros((2, 2))
+    conf1[0, 0] = 1
+    conf2 = np.zeros((2, 2))
+    conf2[0, 1] = 9
     out = iou_from_confusion(conf1 + conf2)
     assert out['IoU'][0] == pytest.approx(0.1)  # not (1 + 0) / 2
 
@@ -121,10 +122,10 @@ def test_synthia_class_lists():
 
 def samples_of(preds, labels):
     out = []
-    for p, l in zip(preds, labels):
+    for p, y in zip(preds, labels):
         s = SegDataSample()
         s.pred_sem_seg = PixelData(data=torch.from_numpy(p)[None])
-        s.gt_sem_seg = PixelData(data=torch.from_numpy(l)[None])
+        s.gt_sem_seg = PixelData(data=torch.from_numpy(y)[None])
         out.append(s.to_dict())
     return out
 

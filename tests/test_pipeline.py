@@ -36,8 +36,8 @@ import sys
 import time
 
 import pytest
-
 from conftest import REPO  # noqa: E402
+
 PIPELINE = osp.join(REPO, 'tools', 'ddb_pipeline.py')
 SYNTHETIC = osp.join(REPO, 'configs', 'synthetic')
 ENV = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')

@@ -10,16 +10,15 @@ import os.path as osp
 
 import numpy as np
 import pytest
+from conftest import REPO  # noqa: E402
 
 import mmseg_ddb  # noqa: F401
 from mmseg_ddb.errors import ConfigError
 from mmseg_ddb.pipeline import PipelineRunner, aggregate_seeds, build_plan
 from mmseg_ddb.pipeline.manifest import sha256_text
-from mmseg_ddb.pipeline.report import (format_summary, gap_closed,
-                                       per_class_matrix, plot_summary)
+from mmseg_ddb.pipeline.report import format_summary, gap_closed, per_class_matrix, plot_summary
 from mmseg_ddb.utils import load_config
 
-from conftest import REPO  # noqa: E402
 SYNTHETIC = osp.join(REPO, 'configs', 'synthetic')
 PIPELINE_TOOL = osp.join(REPO, 'tools', 'ddb_pipeline.py')
 PNG_MAGIC = b'\x89PNG\r\n\x1a\n'

@@ -9,8 +9,13 @@ import numpy as np
 import pytest
 
 from mmseg_ddb.datasets import synthetic
-from mmseg_ddb.datasets.synthetic import (CLASSES, META_FILE, ensure_synthetic,
-                                          generate_synthetic, render_scene)
+from mmseg_ddb.datasets.synthetic import (
+    CLASSES,
+    META_FILE,
+    ensure_synthetic,
+    generate_synthetic,
+    render_scene,
+)
 
 SMALL = dict(num_source=3, num_target_train=2, num_target_val=2, num_source_val=1,
              height=32, width=64,

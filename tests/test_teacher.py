@@ -4,8 +4,13 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mmseg_ddb.models.uda.teacher import (confidence_weight, ema_alpha, ema_update_,
-                                          mixed_label_and_weight, pseudo_label_and_weight)
+from mmseg_ddb.models.uda.teacher import (
+    confidence_weight,
+    ema_alpha,
+    ema_update_,
+    mixed_label_and_weight,
+    pseudo_label_and_weight,
+)
 
 
 @pytest.mark.parametrize('iteration,expected', [(0, 0.0), (1, 0.5), (10, 1 - 1 / 11),

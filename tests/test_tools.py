@@ -18,16 +18,21 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from conftest import (
+    REPO,
+    SYNTHETIC_CONFIG,
+    add_to_confusion,
+    cfg_option_args,
+    normalised_input,
+    protocol_prediction,
+    tiny_options,
+)
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
+from mmseg.registry import MODELS
 
 import mmseg_ddb  # noqa: F401
-from mmseg.registry import MODELS
 from mmseg_ddb.datasets.base import CITYSCAPES_METAINFO
-
-from conftest import (REPO, SYNTHETIC_CONFIG, add_to_confusion,
-                      cfg_option_args, normalised_input, protocol_prediction,
-                      tiny_options)
 
 TRAIN = osp.join(REPO, 'tools', 'train.py')
 TEST = osp.join(REPO, 'tools', 'test.py')
@@ -296,7 +301,7 @@ def test_gpu_benchmark_script_runs_end_to_end_on_the_cpu(tmp_path):
     assert runs['fp32']['inference_label_shape'] == [64, 128]  # the override
     lines = res.stdout.splitlines()
     for name, r in runs.items():
-        line = next(l for l in lines if l.startswith(name + ' '))
+        line = next(x for x in lines if x.startswith(name + ' '))
         speedup = runs['fp32']['st_ms'] / r['st_ms']
         assert f'ST speed-up {speedup:.2f}x' in line
     assert not (out / 'loader_8_workers.json').exists()

@@ -6,6 +6,7 @@ import os.path as osp
 
 import pytest
 import torch
+from conftest import REPO  # noqa: E402
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.structures import PixelData
@@ -15,8 +16,6 @@ import mmseg_ddb  # noqa: F401
 from mmseg_ddb.errors import CheckpointError
 from mmseg_ddb.models.uda.teacher import ema_alpha
 from mmseg_ddb.utils import load_model_weights, save_prototypes
-
-from conftest import REPO  # noqa: E402
 
 
 @pytest.fixture(scope='module')
@@ -159,8 +158,7 @@ def test_ckd_loads_the_st_students_and_their_prototypes(seg_cfg,
 
 
 def test_ckd_pseudo_label_is_the_rectified_ensemble(seg_cfg, teacher_files):
-    from mmseg_ddb.models.uda.prototypes import (ensemble_pseudo_label,
-                                                 rectification_weights)
+    from mmseg_ddb.models.uda.prototypes import ensemble_pseudo_label, rectification_weights
     specs = [{k: v for k, v in f.items() if k != 'st'} for f in teacher_files]
     ckd = build(dict(type='CrossPathDistillation', segmentor=seg_cfg,
                      teachers=specs))
@@ -456,8 +454,8 @@ def test_ckd_confidence_weight_is_off_by_default(seg_cfg, teacher_files,
         ckd.pseudo_threshold = float(conf.median())
         weights = []
         ce = ckd.ce_loss
-        monkeypatch.setattr(ckd, 'ce_loss', lambda l, y, w=None:
-                            weights.append(w) or ce(l, y, w))
+        monkeypatch.setattr(ckd, 'ce_loss', lambda z, y, w=None:
+                            weights.append(w) or ce(z, y, w))
         losses = ckd.loss(source, target)
         confident = (conf >= ckd.pseudo_threshold).float()
         if not use:

@@ -8,10 +8,10 @@ import sys
 
 import pytest
 import torch
-
-import mmseg_ddb  # noqa: F401
 from conftest import REPO, cfg_option_args, loader_options
 from test_tools import ENV, TIMEOUT, free_port, kill_after_checkpoint, ok, run
+
+import mmseg_ddb  # noqa: F401
 
 TRAIN = osp.join(REPO, 'tools', 'train.py')
 PROTO = osp.join(REPO, 'tools', 'cal_prototypes', 'cal_prototype.py')

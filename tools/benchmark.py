@@ -11,21 +11,19 @@ EMA, peak memory (CUDA max allocated, or process max RSS on CPU), the data
 loader's UDA pairs per second, and on CUDA the achieved TFLOP/s.
 """
 import argparse
-import json
 import os.path as osp
 import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-import mmseg_ddb  # noqa: E402,F401
 import torch  # noqa: E402
 from mmengine.config import DictAction  # noqa: E402
 
+import mmseg_ddb  # noqa: E402,F401
 from mmseg_ddb.apis import write_json_atomic  # noqa: E402
 from mmseg_ddb.apis.benchmark import run_benchmark  # noqa: E402
 from mmseg_ddb.errors import ConfigError  # noqa: E402
-from mmseg_ddb.utils import (check_cfg_options, load_config,  # noqa: E402
-                             user_errors_to_exit)
+from mmseg_ddb.utils import check_cfg_options, load_config, user_errors_to_exit  # noqa: E402
 
 
 def parse_args(argv=None):

@@ -7,8 +7,7 @@ from mmengine.config import Config
 from mmengine.model import BaseTTAModel, is_model_wrapper
 
 from ..errors import ConfigError
-from ..utils import (check_cfg_options, load_config, load_model_weights,
-                     use_channels_last)
+from ..utils import check_cfg_options, load_config, load_model_weights, use_channels_last
 from ..utils.fileio import write_json_atomic  # noqa: F401 (re-exported)
 from .train import adapt_to_device, build_runner, stop_loader_workers
 

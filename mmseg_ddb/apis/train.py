@@ -10,9 +10,16 @@ from mmengine.runner import Runner
 from mmseg.registry import MODELS
 
 from ..errors import ConfigError
-from ..utils import (check_cfg_options, check_gpu_id, check_state_dict,
-                     load_config, load_weights_file, state_dict_of,
-                     sync_bn_to_bn, use_channels_last)
+from ..utils import (
+    check_cfg_options,
+    check_gpu_id,
+    check_state_dict,
+    load_config,
+    load_weights_file,
+    state_dict_of,
+    sync_bn_to_bn,
+    use_channels_last,
+)
 
 
 def adapt_to_device(cfg: Config, distributed: bool) -> None:

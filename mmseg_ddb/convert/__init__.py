@@ -12,21 +12,45 @@ killed run and a rerun removes them.
 
 These modules import neither mmseg nor torch themselves.
 """
-from ..datasets.cityscapes_labels import (CITYSCAPES_CLASSES,
+from ..datasets.cityscapes_labels import (
+                                          CITYSCAPES_CLASSES,
                                           CITYSCAPES_PALETTE,
                                           CITYSCAPES_TRAIN_ID_TO_ID,
-                                          IGNORE_INDEX, NUM_CLASSES)
+                                          IGNORE_INDEX,
+                                          NUM_CLASSES,
+)
 from ..errors import ConversionError
 from ..utils.fileio import atomic_save, list_files
-from .files import (atomic_write_image, atomic_write_lines, atomic_write_png,
-                    check_label_size, image_size, read_label, read_train_ids,
-                    require_dir, require_writable_dir)
-from .labels import (apply_lut, id_to_train_id_lut, lut_from_mapping,
-                     mapillary_name_to_train_id, mapillary_to_trainid,
-                     train_id_to_color_lut, train_id_to_id_lut)
+from .files import (
+                                          atomic_write_image,
+                                          atomic_write_lines,
+                                          atomic_write_png,
+                                          check_label_size,
+                                          image_size,
+                                          read_label,
+                                          read_train_ids,
+                                          require_dir,
+                                          require_writable_dir,
+)
+from .labels import (
+                                          apply_lut,
+                                          id_to_train_id_lut,
+                                          lut_from_mapping,
+                                          mapillary_name_to_train_id,
+                                          mapillary_to_trainid,
+                                          train_id_to_color_lut,
+                                          train_id_to_id_lut,
+)
 from .rcs import RCS_FILES, class_stats, write_rcs_stats
-from .tasks import (LabelTask, convert_label, convert_labels, count_summary,
-                    label_tasks, run_parallel, run_tool)
+from .tasks import (
+                                          LabelTask,
+                                          convert_label,
+                                          convert_labels,
+                                          count_summary,
+                                          label_tasks,
+                                          run_parallel,
+                                          run_tool,
+)
 
 __all__ = [
     'CITYSCAPES_CLASSES', 'CITYSCAPES_PALETTE', 'CITYSCAPES_TRAIN_ID_TO_ID',

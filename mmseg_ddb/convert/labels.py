@@ -4,11 +4,14 @@ from typing import Dict, Sequence
 
 import numpy as np
 
-from ..datasets.cityscapes_labels import (CITYSCAPES_CLASSES,
-                                          CITYSCAPES_ID_TO_TRAIN_ID,
-                                          CITYSCAPES_PALETTE,
-                                          CITYSCAPES_TRAIN_ID_TO_ID,
-                                          IGNORE_INDEX, NUM_CLASSES)
+from ..datasets.cityscapes_labels import (
+    CITYSCAPES_CLASSES,
+    CITYSCAPES_ID_TO_TRAIN_ID,
+    CITYSCAPES_PALETTE,
+    CITYSCAPES_TRAIN_ID_TO_ID,
+    IGNORE_INDEX,
+    NUM_CLASSES,
+)
 from ..errors import ConversionError
 
 

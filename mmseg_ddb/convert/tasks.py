@@ -12,8 +12,7 @@ from tqdm import tqdm
 from ..datasets.cityscapes_labels import IGNORE_INDEX
 from ..utils.cli import exit_status
 from ..utils.fileio import remove_stale_tmp
-from .files import (atomic_write_png, check_label_size, read_train_ids,
-                    require_writable_dir)
+from .files import atomic_write_png, check_label_size, read_train_ids, require_writable_dir
 from .labels import apply_lut, train_id_to_color_lut
 from .rcs import class_stats, write_rcs_stats
 

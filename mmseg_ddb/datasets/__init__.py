@@ -5,8 +5,8 @@ from .gta import GTADataset
 from .mapillary import MapillaryDataset
 from .synscapes import SynscapesDataset
 from .synthia import SYNTHIA_13_CLASSES, SYNTHIA_16_CLASSES, SynthiaDataset
-from .uda_dataset import UDADataset
 from .transforms import DDBLoadAnnotations, DDBLoadImageFromFile
+from .uda_dataset import UDADataset
 
 __all__ = [
     'DDBCityscapesDataset', 'GTADataset', 'MapillaryDataset',

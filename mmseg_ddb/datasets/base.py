@@ -78,8 +78,8 @@ class CheckedSegDatasetMixin:
                 f'{type(self).__name__}: label folder {ann_dir!r} does not '
                 f'exist; {self.prepare_hint}.')
         stems = {i[:-len(self.img_suffix)] for i in images}
-        labels = {l[:-len(self.seg_map_suffix)]
-                  for l in list_files(ann_dir, self.seg_map_suffix, recursive=True,
+        labels = {name[:-len(self.seg_map_suffix)]
+                  for name in list_files(ann_dir, self.seg_map_suffix, recursive=True,
                                      hidden=True)}
         no_label = sorted(stems - labels)
         if no_label:

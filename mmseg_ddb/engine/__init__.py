@@ -1,6 +1,11 @@
 from .debug_images import UDADebugImageHook
-from .hooks import (DeferredRuntimeInfoHook, NaNGuardHook, NonFiniteLossError,
-                    RNGStateHook, SafeCheckpointHook)
+from .hooks import (
+                    DeferredRuntimeInfoHook,
+                    NaNGuardHook,
+                    NonFiniteLossError,
+                    RNGStateHook,
+                    SafeCheckpointHook,
+)
 from .loops import DDBTestLoop
 from .optim import BF16OptimWrapper
 

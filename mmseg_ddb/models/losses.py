@@ -1,7 +1,6 @@
 """Pixel-weighted cross-entropy with the original's normalisation (METHOD.md 2.3, 6.13)."""
 from typing import Optional
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 

@@ -102,7 +102,8 @@ class Launcher:
                       out: str) -> List[str]:
         """The ``cal_prototype.py`` command of a prototype stage (it has no
         seed option)."""
-        return [self.python, '-m', 'mmseg_ddb.tools.cal_prototype', config, checkpoint, '--epochs', str(epochs), '--out', out,
+        return [self.python, '-m', 'mmseg_ddb.tools.cal_prototype', config,
+                checkpoint, '--epochs', str(epochs), '--out', out,
                 '--no-progress'] + (['--amp'] if self.amp else [])
 
     def stream(self, cmd: List[str], log_path: str, desc: str,
@@ -144,7 +145,8 @@ class Launcher:
             bar.close()
         if code != 0:
             with open(log_path) as f:
-                tail = [l for l in f.read().splitlines() if l.strip()][-1:]
+                tail = [line for line in f.read().splitlines()
+                        if line.strip()][-1:]
             last = tail[0].strip() if tail else ''
             raise PipelineError(
                 f'stage {desc} failed (exit {code}): {last[:300]} '

@@ -26,8 +26,7 @@ from .launch import Launcher, PipelineError, split_devices
 from .manifest import Manifest, sha256_file
 from .plan import Stage, build_plan
 from .recovery import repair_last_checkpoint, set_aside
-from .report import (add_debug_grids, build_summary, format_summary,
-                     plot_summary, write_summary_page)
+from .report import add_debug_grids, build_summary, format_summary, plot_summary, write_summary_page
 
 __all__ = ['PipelineError', 'PipelineRunner', 'default_work_dir',
            'format_summary']

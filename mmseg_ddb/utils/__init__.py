@@ -1,10 +1,15 @@
-from .checkpoint import (STUDENT_PREFIXES, check_state_dict, load_model_weights,
-                         load_weights_file, select_prefix, state_dict_of)
+from .checkpoint import (
+                         STUDENT_PREFIXES,
+                         check_state_dict,
+                         load_model_weights,
+                         load_weights_file,
+                         select_prefix,
+                         state_dict_of,
+)
 from .cli import user_errors_to_exit
-from .prototype_file import load_prototypes, save_prototypes
-from .config import (check_cfg_options, iter_dicts, load_config, sync_bn_to_bn,
-                     use_channels_last)
+from .config import check_cfg_options, iter_dicts, load_config, sync_bn_to_bn, use_channels_last
 from .device import check_device, check_gpu_id
+from .prototype_file import load_prototypes, save_prototypes
 
 __all__ = [
     'STUDENT_PREFIXES', 'check_state_dict', 'load_model_weights',

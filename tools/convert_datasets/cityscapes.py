@@ -22,8 +22,14 @@ import sys
 from cityscapesscripts.preparation.json2labelImg import json2labelImg
 
 from mmseg_ddb.convert import (
-    ConversionError, atomic_save, atomic_write_lines, count_summary,
-    require_dir, run_parallel, run_tool)
+    ConversionError,
+    atomic_save,
+    atomic_write_lines,
+    count_summary,
+    require_dir,
+    run_parallel,
+    run_tool,
+)
 
 IN_SUFFIX = '_polygons.json'
 OUT_SUFFIX = '_labelTrainIds.png'

@@ -16,8 +16,15 @@ import os.path as osp
 import sys
 
 from mmseg_ddb.convert import (
-    ConversionError, convert_labels, id_to_train_id_lut, label_tasks,
-    list_files, read_label, require_dir, run_tool)
+    ConversionError,
+    convert_labels,
+    id_to_train_id_lut,
+    label_tasks,
+    list_files,
+    read_label,
+    require_dir,
+    run_tool,
+)
 
 OUT_SUFFIX = '_labelTrainIds.png'
 LUT = id_to_train_id_lut()

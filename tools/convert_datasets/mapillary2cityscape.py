@@ -22,9 +22,19 @@ import os.path as osp
 import sys
 
 from mmseg_ddb.convert import (
-    CITYSCAPES_CLASSES, IGNORE_INDEX, ConversionError, convert_labels,
-    count_summary, label_tasks, list_files, mapillary_to_trainid, read_label,
-    require_dir, run_tool, train_id_to_id_lut)
+    CITYSCAPES_CLASSES,
+    IGNORE_INDEX,
+    ConversionError,
+    convert_labels,
+    count_summary,
+    label_tasks,
+    list_files,
+    mapillary_to_trainid,
+    read_label,
+    require_dir,
+    run_tool,
+    train_id_to_id_lut,
+)
 
 __all__ = ['mapillary_to_trainid', 'main']
 

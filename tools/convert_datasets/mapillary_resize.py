@@ -21,8 +21,16 @@ import sys
 import cv2
 
 from mmseg_ddb.convert import (
-    ConversionError, atomic_write_image, atomic_write_png, count_summary,
-    list_files, read_label, require_dir, run_parallel, run_tool)
+    ConversionError,
+    atomic_write_image,
+    atomic_write_png,
+    count_summary,
+    list_files,
+    read_label,
+    require_dir,
+    run_parallel,
+    run_tool,
+)
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png')
 

@@ -18,8 +18,15 @@ import re
 import sys
 
 from mmseg_ddb.convert import (
-    ConversionError, convert_labels, id_to_train_id_lut, label_tasks,
-    list_files, read_label, require_dir, run_tool)
+    ConversionError,
+    convert_labels,
+    id_to_train_id_lut,
+    label_tasks,
+    list_files,
+    read_label,
+    require_dir,
+    run_tool,
+)
 
 LUT = id_to_train_id_lut()
 INPUT_NAME = re.compile(r'^\d+\.png$')

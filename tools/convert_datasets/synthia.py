@@ -21,8 +21,14 @@ import sys
 import cv2
 
 from mmseg_ddb.convert import (
-    ConversionError, convert_labels, label_tasks, list_files,
-    lut_from_mapping, require_dir, run_tool)
+    ConversionError,
+    convert_labels,
+    label_tasks,
+    list_files,
+    lut_from_mapping,
+    require_dir,
+    run_tool,
+)
 
 #: SYNTHIA class id -> Cityscapes train id (METHOD.md section 3).
 SYNTHIA_TO_TRAIN_ID = {

@@ -41,9 +41,20 @@ These modules import neither mmseg, mmengine, mmcv nor torch (from the rest of t
 class table), so that tools and tests can use them on their own.
 """
 from .cli import main
-from .generate import (CITIES, GENERATOR_VERSION, GENERIC_ROOT, META_FILE, SOURCE_DIRS,
-                       SOURCE_VAL_ROOT, TARGET_DIRS, _image_rng, colorize, ensure_synthetic,
-                       generate_synthetic, make_preview)
+from .generate import (
+                       CITIES,
+                       GENERATOR_VERSION,
+                       GENERIC_ROOT,
+                       META_FILE,
+                       SOURCE_DIRS,
+                       SOURCE_VAL_ROOT,
+                       TARGET_DIRS,
+                       _image_rng,  # noqa: F401  (tests draw the same scenes)
+                       colorize,
+                       ensure_synthetic,
+                       generate_synthetic,
+                       make_preview,
+)
 from .palette import CATEGORIES, CLASSES, DOMAINS, IGNORE_INDEX, PALETTE, category_lut
 from .render import render_scene
 

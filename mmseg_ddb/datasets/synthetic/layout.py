@@ -3,10 +3,9 @@ painter's order. It draws from the random generator for geometry only, so the la
 depend on the look (see the package docstring)."""
 import numpy as np
 
-from .geometry import _Camera, _Scene, _Street, _op
+from .geometry import _Camera, _op, _Scene, _Street
 from .palette import SKY
-from .scenery import (_add_far_row, _add_ground, _add_poles, _add_side,
-                      _add_street_trees)
+from .scenery import _add_far_row, _add_ground, _add_poles, _add_side, _add_street_trees
 from .traffic import _add_ego, _add_people, _add_vehicles
 
 

@@ -3,8 +3,12 @@ palette, the 7 Cityscapes categories, and per domain the colour options of every
 (``_PALETTES``), the class textures (``_TEXTURE``) and the camera ranges (``_CAMERA``)."""
 import numpy as np
 
-from ..cityscapes_labels import (CITYSCAPES_CLASSES, CITYSCAPES_PALETTE,
-                                 CITYSCAPES_TRAIN_LABELS, IGNORE_INDEX)
+from ..cityscapes_labels import (
+    CITYSCAPES_CLASSES,
+    CITYSCAPES_PALETTE,
+    CITYSCAPES_TRAIN_LABELS,
+    IGNORE_INDEX,
+)
 
 DOMAINS = ('source', 'target', 'generic')
 

@@ -7,8 +7,7 @@ import numpy as np
 
 from .geometry import _Op, _Scene
 from .layout import _sample_layout
-from .palette import (_CAMERA, _PALETTES, _ROLES, _SHADOW, _TEXTURE, DOMAINS, IGNORE_INDEX,
-                      SKY)
+from .palette import _CAMERA, _PALETTES, _ROLES, _SHADOW, _TEXTURE, DOMAINS, IGNORE_INDEX, SKY
 
 _SHIFT = 4  # sub-pixel bits of cv2 drawing coordinates
 

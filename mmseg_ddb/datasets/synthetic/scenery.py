@@ -4,9 +4,8 @@ from typing import List, Optional
 
 import numpy as np
 
-from .geometry import _Op, _Scene, _Street, _disc, _gquad, _op, _vquad
-from .palette import (BUILDING, FENCE, LIGHT, POLE, ROAD, SIDEWALK, SIGN, TERRAIN, VEGETATION,
-                      WALL)
+from .geometry import _disc, _gquad, _Op, _op, _Scene, _Street, _vquad
+from .palette import BUILDING, FENCE, LIGHT, POLE, ROAD, SIDEWALK, SIGN, TERRAIN, VEGETATION, WALL
 
 
 def _windows(rng, cam, origin, u_dir, u_len, height) -> Optional[_Op]:

@@ -4,10 +4,19 @@ from typing import List
 
 import numpy as np
 
-from .geometry import _Op, _Scene, _Street, _box, _disc, _gquad, _op, _vquad
-from .palette import (BICYCLE, BUS, CAR, IGNORE_INDEX, MOTORCYCLE, PERSON, RIDER, TRAIN, TRUCK,
-                      _SHADOW)
-
+from .geometry import _box, _disc, _gquad, _Op, _op, _Scene, _Street, _vquad
+from .palette import (
+    _SHADOW,
+    BICYCLE,
+    BUS,
+    CAR,
+    IGNORE_INDEX,
+    MOTORCYCLE,
+    PERSON,
+    RIDER,
+    TRAIN,
+    TRUCK,
+)
 
 # vehicle types: (label, role, width, body y0, body y1, length, cabin?)
 _VEHICLES = {'car': (CAR, 'car', 1.8, 0.25, 0.95, 4.4, True),

@@ -12,12 +12,15 @@ from ...errors import CheckpointError
 from ...utils import load_model_weights, load_prototypes
 from ...utils.prototype_file import existing_path
 from .bridging import photometric_augment
-from .prototypes import (ensemble_pseudo_label, rectification_weights,
-                         rectify_logits, rectify_probabilities,
-                         soft_distillation_loss)
+from .prototypes import (
+    ensemble_pseudo_label,
+    rectification_weights,
+    rectify_logits,
+    rectify_probabilities,
+    soft_distillation_loss,
+)
 from .teacher import check_pseudo_weight, confidence_weight
-from .uda_segmentor import (DEBUG_SAMPLES, UDASegmentor, augmentation_args,
-                            build_segmentor)
+from .uda_segmentor import DEBUG_SAMPLES, UDASegmentor, augmentation_args, build_segmentor
 
 STUDENT_INITS = ('imagenet', 'teacher')
 

@@ -9,10 +9,14 @@ from torch import Tensor, nn
 from ...utils import load_model_weights
 from ...utils.prototype_file import existing_path
 from .bridging import MASK_KINDS, make_mask, mix, photometric_augment
-from .teacher import (check_pseudo_weight, ema_alpha, ema_update_,
-                      mixed_label_and_weight, pseudo_label_and_weight)
-from .uda_segmentor import (UDASegmentor, augmentation_args, build_segmentor,
-                            stack_labels)
+from .teacher import (
+    check_pseudo_weight,
+    ema_alpha,
+    ema_update_,
+    mixed_label_and_weight,
+    pseudo_label_and_weight,
+)
+from .uda_segmentor import UDASegmentor, augmentation_args, build_segmentor, stack_labels
 
 TEACHER_BN_MODES = ('train', 'eval')
 
