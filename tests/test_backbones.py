@@ -1,4 +1,4 @@
-"""Transformer networks (issue 15): the DAFormer-style and SegFormer heads,
+"""Transformer networks: the DAFormer-style and SegFormer heads,
 the DINOv2 ViT backbone and its weights, the transformer optimizer recipe."""
 import os.path as osp
 

@@ -748,7 +748,7 @@ def test_amp_reaches_every_tool_and_the_signature():
         stage, inputs, {})
 
 
-# -- the transformer variants (issue 15) ----------------------------------------
+# -- the transformer variants --------------------------------------------------
 def write_two_round_pipeline(folder, net):
     """The whole two-round schedule of the tiny ``net`` variant of the
     synthetic demo (``configs/synthetic/*_daformer_<net>_synthetic.py``):

@@ -305,7 +305,7 @@ def test_gpu_benchmark_script_runs_end_to_end_on_the_cpu(tmp_path):
         speedup = runs['fp32']['st_ms'] / r['st_ms']
         assert f'ST speed-up {speedup:.2f}x' in line
     assert not (out / 'loader_8_workers.json').exists()
-    # the transformer rows (issue 15): fp32 and bf16, one line each
+    # the transformer rows: fp32 and bf16, one line each
     for prec in ('fp32', 'bf16'):
         name = f'st_cu_daformer_mit-tiny_synthetic_{prec}'
         row = json.loads((out / f'{name}.json').read_text())

@@ -1,4 +1,4 @@
-"""Side-by-side timing of the DDB training steps and inference (issues 7, 15).
+"""Side-by-side timing of the DDB training steps and inference.
 
 Every number comes from one process, the same model and the same batch, so
 the ratios (ST / supervised, CKD / supervised) compare like with like.
