@@ -14,7 +14,8 @@ from mmseg_ddb.errors import ConfigError
 from mmseg_ddb.models import DAFormerHead, DDBSegformerHead, DINOv2ViT
 
 init_default_scope('mmseg')
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from conftest import REPO as ROOT  # noqa: E402
+
 BN = dict(type='BN', requires_grad=True)
 LEVELS = [(4, 16), (8, 8), (12, 4), (16, 2)]  # (channels, side) per level
 

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 from cityscapesscripts.helpers.labels import labels as CS_LABELS
 from cityscapesscripts.helpers.labels import trainId2label
+from conftest import REPO  # noqa: E402
 from PIL import Image
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
