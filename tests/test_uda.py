@@ -441,30 +441,33 @@ def test_ckd_confidence_weight_is_off_by_default(seg_cfg, teacher_files,
     """Original CKD: every target pixel weighs 1 (no threshold). With
     use_pl_weight the ensemble's confidence weighs the pixels."""
     specs = [{k: v for k, v in f.items() if k != 'st'} for f in teacher_files]
-    for use, mode in ((False, 'batch_ratio'), (True, 'pixel'),
-                      (True, 'batch_ratio')):
-        ckd = build(dict(type='CrossPathDistillation', segmentor=seg_cfg,
-                         teachers=specs, use_pl_weight=use,
-                         pseudo_weight=mode))
-        ckd.init_weights()
-        ckd.train()
-        source, target = batch(seed=5), batch(seed=6)
-        _, probs, _ = ckd.teacher_outputs(target['inputs'])
-        conf = torch.stack(probs).mean(0).max(1)[0]
-        ckd.pseudo_threshold = float(conf.median())
-        weights = []
-        ce = ckd.ce_loss
-        monkeypatch.setattr(ckd, 'ce_loss', lambda z, y, w=None:
-                            weights.append(w) or ce(z, y, w))
+    ckd = build(dict(type='CrossPathDistillation', segmentor=seg_cfg,
+                     teachers=specs))
+    ckd.init_weights()
+    ckd.train()
+    source, target = batch(seed=5), batch(seed=6)
+    _, probs, _ = ckd.teacher_outputs(target['inputs'])
+    conf = torch.stack(probs).mean(0).max(1)[0]
+    weights = []
+    ce = ckd.ce_loss
+    monkeypatch.setattr(ckd, 'ce_loss', lambda z, y, w=None:
+                        weights.append(w) or ce(z, y, w))
+    assert ckd.use_pl_weight is False  # the default
+    losses = ckd.loss(source, target)
+    assert weights[1] is None and 'pseudo_quality' not in losses
+    ckd.use_pl_weight, ckd.pseudo_threshold = True, float(conf.median())
+    confident = (conf >= ckd.pseudo_threshold).float()
+    for mode in ('pixel', 'batch_ratio'):
+        ckd.pseudo_weight = mode
+        weights.clear()
         losses = ckd.loss(source, target)
-        confident = (conf >= ckd.pseudo_threshold).float()
-        if not use:
-            assert weights[1] is None and 'pseudo_quality' not in losses
-        elif mode == 'pixel':
+        if mode == 'pixel':
             assert torch.equal(weights[1], confident)
         else:
             assert weights[1].shape == ()
             assert float(weights[1]) == pytest.approx(float(confident.mean()))
+        assert float(losses['pseudo_quality']) == pytest.approx(
+            float(confident.mean()))
 
 
 ST_LEAF = ('configs/gtav2cityscapes/'
