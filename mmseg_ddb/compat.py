@@ -18,6 +18,13 @@ Applied once, on ``import mmseg_ddb``, before anything imports ``mmseg``
    local file backend and ``Config.dump`` write through
    :func:`mmseg_ddb.utils.fileio.atomic_write` instead (temporary file, then
    rename).
+
+All of it stays while the pins are upstream's (README, "Dependencies"): the
+maintained fork (onedl-mmengine 0.10.12 + onedl-mmsegmentation 1.4.2) was
+evaluated and not adopted. On it, 1 would be unnecessary (it guards every
+``mmcv.ops`` import), 2 still needed, 4 not checked, and 3 not enough: its loader removes
+the allow-list entries it shares with ours after each load, and falls back to
+``weights_only=False`` when a safe load fails.
 """
 import importlib
 import importlib.util
