@@ -1,7 +1,7 @@
 """Glue that makes mmsegmentation 1.2.2 run on mmcv-lite and current torch.
 
 Applied once, on ``import mmseg_ddb``, before anything imports ``mmseg``
-(DESIGN.md section 1). Four patches, each a no-op where it is not needed:
+(DESIGN.md section 1). Five patches, each a no-op where it is not needed:
 
 1. ``mmcv.ops`` stand-in. mmcv-lite ships no compiled ops, and mmseg imports
    ``mmcv.ops`` unguarded in a few files. We install a module that exposes the
@@ -18,6 +18,10 @@ Applied once, on ``import mmseg_ddb``, before anything imports ``mmseg``
    local file backend and ``Config.dump`` write through
    :func:`mmseg_ddb.utils.fileio.atomic_write` instead (temporary file, then
    rename).
+5. ``Config.pretty_text`` remembered. mmengine formats the whole config with
+   yapf each time it logs, dumps, sends or checkpoints it (5 times per run plus
+   once per checkpoint), seconds each for a UDA config; the text of a config
+   whose content was already formatted is reused (the same text, once).
 
 All of it stays while the pins are upstream's (README, "Dependencies"): the
 maintained fork (onedl-mmengine 0.10.12 + onedl-mmsegmentation 1.4.2) was
@@ -174,6 +178,32 @@ def _atomic_local_writes() -> None:
     Config.dump = atomic_dump
 
 
+_PRETTY_TEXT = {}  # the config's content -> its formatted text
+
+
+def _remember_pretty_text() -> None:
+    """Format a config's text once per content (see the module docstring)."""
+    from mmengine.config import Config
+    formatted = Config.pretty_text
+    if getattr(formatted.fget, '_ddb_remembered', False):
+        return
+
+    def pretty_text(self) -> str:
+        key = (self._format_python_code, repr(self._cfg_dict))
+        text = _PRETTY_TEXT.get(key)
+        if text is None:
+            text = formatted.fget(self)
+            if len(_PRETTY_TEXT) >= 16:
+                _PRETTY_TEXT.clear()
+            _PRETTY_TEXT[key] = text
+        return text
+
+    pretty_text._ddb_remembered = True
+    pretty_text.__wrapped__ = formatted.fget  # mmengine's formatter
+    pretty_text.__doc__ = formatted.fget.__doc__
+    Config.pretty_text = property(pretty_text)
+
+
 def apply() -> None:
     """Apply every patch once. Safe to call many times."""
     global _APPLIED
@@ -186,4 +216,5 @@ def apply() -> None:
     _patch_cpu_init_dist()
     _allow_checkpoint_types()
     _atomic_local_writes()
+    _remember_pretty_text()
     _APPLIED = True

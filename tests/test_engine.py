@@ -309,3 +309,26 @@ def test_loader_workers_end_with_the_run():
     stop_loader_workers(runner)
     assert not any(w.is_alive() for w in workers)
     assert loader._iterator is None and idle._iterator is None
+
+
+def test_config_text_is_formatted_once_per_content(monkeypatch):
+    """compat patch 5: mmengine formats the config with yapf every time it
+    logs, dumps or checkpoints it; the same content is formatted once, the
+    text is unchanged, and a changed config gets its own text."""
+    import mmengine.config.config as config_module
+    from mmengine.config import Config
+
+    from mmseg_ddb.compat import _PRETTY_TEXT
+    _PRETTY_TEXT.clear()
+    calls = []
+    format_code = config_module.FormatCode
+    monkeypatch.setattr(config_module, 'FormatCode',
+                        lambda *a, **k: calls.append(1) or format_code(*a, **k))
+    cfg = Config(dict(model=dict(type='X', depth=18), lr=0.01))
+    text = cfg.pretty_text
+    assert cfg.pretty_text == text and Config(cfg.to_dict()).pretty_text == text
+    assert len(calls) == 1
+    assert text == Config.pretty_text.fget.__wrapped__(cfg)  # as mmengine's
+    assert len(calls) == 2 and 'depth=18' in text
+    cfg.model.depth = 50
+    assert 'depth=50' in cfg.pretty_text and len(calls) == 3
