@@ -10,9 +10,9 @@ from ..datasets.cityscapes_labels import (
     CITYSCAPES_PALETTE,
     CITYSCAPES_TRAIN_ID_TO_ID,
     IGNORE_INDEX,
-    NUM_CLASSES,
 )
 from ..errors import ConversionError
+from ..utils.images import palette_lut
 
 
 def lut_from_mapping(mapping: Dict[int, int], size: int = 256,
@@ -40,9 +40,7 @@ def train_id_to_id_lut(fill: int = 0) -> np.ndarray:
 
 def train_id_to_color_lut() -> np.ndarray:
     """(256, 3) uint8: train id -> RGB colour, black for 255."""
-    lut = np.zeros((256, 3), dtype=np.uint8)
-    lut[:NUM_CLASSES] = np.asarray(CITYSCAPES_PALETTE, dtype=np.uint8)
-    return lut
+    return palette_lut(CITYSCAPES_PALETTE)
 
 
 def apply_lut(label: np.ndarray, lut: np.ndarray,

@@ -5,6 +5,14 @@ import cv2
 import numpy as np
 
 
+def palette_lut(palette: Sequence[Sequence[int]]) -> np.ndarray:
+    """(256, 3) uint8: train id -> RGB from ``palette``, black beyond it
+    (the ignore index 255 included)."""
+    lut = np.zeros((256, 3), np.uint8)
+    lut[:len(palette)] = np.asarray(palette, np.uint8)
+    return lut
+
+
 def colorize(label: np.ndarray, palette: Sequence[Sequence[int]]) -> np.ndarray:
     """Train-id map -> RGB with the palette; ignore (255) and any id beyond the
     palette are black.
@@ -16,9 +24,7 @@ def colorize(label: np.ndarray, palette: Sequence[Sequence[int]]) -> np.ndarray:
     Returns:
         np.ndarray: uint8 [..., H, W, 3].
     """
-    lut = np.zeros((256, 3), np.uint8)
-    lut[:len(palette)] = np.asarray(palette, np.uint8)
-    return lut[np.asarray(label).astype(np.int64).clip(0, 255)]
+    return palette_lut(palette)[np.asarray(label).astype(np.int64).clip(0, 255)]
 
 
 def heat_map(values: np.ndarray, vmin: float = 0.0, vmax: float = 1.0) -> np.ndarray:

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from ...utils import images
 from ...utils.fileio import atomic_write, move_folder
 from .palette import CLASSES, PALETTE, category_lut
 from .render import render_scene
@@ -191,11 +192,10 @@ def ensure_synthetic(root: str, **kwargs) -> dict:
     """Generate the synthetic dataset at root if it is not there yet (see generate_synthetic)."""
     return generate_synthetic(root, **kwargs)
 
+
 def colorize(label: np.ndarray) -> np.ndarray:
     """Train-id map -> RGB with the Cityscapes palette (ignore in black)."""
-    lut = np.zeros((256, 3), np.uint8)
-    lut[:len(PALETTE)] = PALETTE
-    return lut[label]
+    return images.colorize(label, PALETTE)
 
 
 def _read_rgb(path: str) -> np.ndarray:
