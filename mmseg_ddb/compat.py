@@ -9,7 +9,8 @@ Applied once, on ``import mmseg_ddb``, before anything imports ``mmseg``
    ``ModuleNotFoundError`` (the exception mmseg's own guards catch) for every
    other op. With a full mmcv build the real module is used.
 2. ``torch.cuda.set_device`` inside mmengine's ``init_dist`` on a machine
-   without CUDA (distributed training on CPU with gloo).
+   without CUDA (distributed training on CPU with gloo), and with more ranks
+   on a node than it has GPUs (ranks share them round-robin, with gloo).
 3. torch >= 2.6 loads with ``weights_only=True``; mmengine's checkpoints
    carry a few plain-data Python objects, which we allow-list (and nothing
    else), so user weights keep loading safely and our resume works.
@@ -91,23 +92,34 @@ def _install_mmcv_ops_standin() -> None:
     mmcv.ops = ops
 
 
-def _patch_cpu_init_dist() -> None:
-    import torch
-    if torch.cuda.is_available():
-        return
-    import mmengine.dist.utils as dist_utils
-    if getattr(dist_utils, '_ddb_cpu_patched', False):
-        return
+_REAL_SET_DEVICE = None  # torch's own torch.cuda.set_device
 
-    real_set_device = torch.cuda.set_device
+
+def _patch_cpu_init_dist() -> None:
+    """mmengine's ``init_dist`` calls ``torch.cuda.set_device(LOCAL_RANK)``:
+    a no-op without CUDA (gloo on CPUs), and ``LOCAL_RANK % n`` when a node
+    runs more ranks than its n GPUs (ranks sharing GPUs, see
+    ``apis.train.shared_gpus``). Any other call is torch's own."""
+    import os
+
+    import torch
+    global _REAL_SET_DEVICE
+    if getattr(torch.cuda.set_device, '_ddb_patched', False):
+        return
+    _REAL_SET_DEVICE = torch.cuda.set_device
 
     def set_device(device):
         if not torch.cuda.is_available():
             return None
-        return real_set_device(device)
+        count = torch.cuda.device_count()
+        shared = int(os.environ.get('LOCAL_WORLD_SIZE', '0') or 0) > count
+        if shared and isinstance(device, int) and device >= count:
+            device %= count
+        return _REAL_SET_DEVICE(device)
 
+    set_device._ddb_patched = True
+    set_device.__doc__ = _REAL_SET_DEVICE.__doc__
     torch.cuda.set_device = set_device
-    dist_utils._ddb_cpu_patched = True
 
 
 def _allow_checkpoint_types() -> None:

@@ -107,6 +107,11 @@ def test_st_with_two_gloo_processes(tiny_data, tmp_path):
     assert 'Distributed training: True' in res.stdout
     ckpt = torch.load(osp.join(work_dir, 'iter_4.pth'), weights_only=True)
     assert int(ckpt['state_dict']['_extra_state']) == 4
+    # rank 0 wrote both ranks' RNG states, and they differ: each rank is
+    # seeded seed + rank, so the ranks cut other boxes and pick other classes
+    rng = ckpt['rng_state']
+    assert rng['world_size'] == 2 and len(rng['ranks']) == 2
+    assert not torch.equal(rng['ranks'][0]['cpu'], rng['ranks'][1]['cpu'])
 
 
 @pytest.fixture(scope='module')

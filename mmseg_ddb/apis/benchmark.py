@@ -19,6 +19,7 @@ from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from torch import Tensor
 
+from ..engine.runner import set_tf32
 from ..errors import ConfigError
 from ..models.uda.bridging import make_mask, mix, photometric_augment
 from ..utils import iter_dicts, sync_bn_to_bn, use_channels_last
@@ -281,6 +282,10 @@ def run_benchmark(cfg: Config, device: str = 'cpu', iters: int = 10,
             cfg.train_dataloader.dataset.get('type') == 'UDADataset':
         on_synthetic_data(cfg.train_dataloader, '')  # refuse before timing
     dev = torch.device(device)
+    # the kernels training picks: cuDNN autotuning and TF32 as env_cfg says
+    env_cfg = cfg.get('env_cfg') or {}
+    torch.backends.cudnn.benchmark = bool(env_cfg.get('cudnn_benchmark'))
+    set_tf32(env_cfg.get('tf32', True))
     seg_cfg = benchmark_segmentor_cfg(cfg, channels_last)
     bs = batch_size or cfg.train_dataloader.get('batch_size', 2)
     size = crop or seg_cfg.data_preprocessor.get('size', (512, 512))[0]
@@ -288,7 +293,9 @@ def run_benchmark(cfg: Config, device: str = 'cpu', iters: int = 10,
     results = dict(device=str(dev), amp=amp,
                    amp_dtype=str(amp_dtype(dev.type)) if amp else None,
                    channels_last=channels_last, batch_size=bs, crop=size,
-                   iters=iters, warmup=warmup)
+                   iters=iters, warmup=warmup,
+                   cudnn_benchmark=torch.backends.cudnn.benchmark,
+                   tf32=torch.backends.cuda.matmul.allow_tf32)
     sup = time_training_steps(seg_cfg, batch, dev, iters, warmup, amp, results)
     in_shape = tuple(infer_shape or (size, size))
     time_inference(sup, bs, in_shape, tuple(infer_label_shape or in_shape), dev,

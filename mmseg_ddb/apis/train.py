@@ -1,6 +1,7 @@
 """Config preparation and launch shared by ``tools/train.py`` and the pipeline."""
 import copy
 import gc
+import os
 import os.path as osp
 
 import torch
@@ -9,6 +10,7 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 from mmseg.registry import MODELS
 
+from ..engine.runner import DDBRunner
 from ..errors import ConfigError
 from ..utils import (
     check_cfg_options,
@@ -22,41 +24,75 @@ from ..utils import (
 )
 
 
+def shared_gpus(distributed: bool) -> int:
+    """The number of GPUs when this node runs more ranks than it has GPUs
+    (torchrun's ``LOCAL_WORLD_SIZE``), else 0. Such ranks share the GPUs
+    round-robin and talk through gloo (NCCL refuses two ranks on one GPU): a
+    way to run DDP on a one-GPU machine, e.g. in ``tools/gpu_check.sh``."""
+    if not (distributed and torch.cuda.is_available()):
+        return 0
+    count = torch.cuda.device_count()
+    local = int(os.environ.get('LOCAL_WORLD_SIZE', '0') or 0)
+    return count if local > count else 0
+
+
+def exact_evaluation_samplers(cfg: Config) -> None:
+    """Validation and test samplers that give each image to one rank once:
+    mmengine's ``DefaultSampler`` pads the last round with repeats
+    (``round_up=True``), and the summed confusion matrix would count them."""
+    for key in ('val_dataloader', 'test_dataloader'):
+        sampler = (cfg.get(key) or {}).get('sampler')
+        if isinstance(sampler, dict) and str(sampler.get('type', '')) \
+                .split('.')[-1] == 'DefaultSampler':
+            sampler['round_up'] = False
+
+
 def adapt_to_device(cfg: Config, distributed: bool) -> None:
     """Make a GPU config run where it is launched.
 
     * SyncBN becomes BN unless the run is distributed on GPUs (SyncBN needs
       both; mmengine reverts it when not distributed anyway).
-    * Distributed on CPU: the gloo backend, and DDP without ``device_ids``.
+    * Distributed on CPU: the gloo backend, and DDP without ``device_ids``;
+      more ranks than GPUs: gloo, and each rank on GPU ``LOCAL_RANK % n``
+      (:func:`shared_gpus`).
+    * With CUDA, the data loaders pin their batches in page-locked memory,
+      so the preprocessor's non-blocking copies overlap with compute.
+    * Validation and test visit each image once on any number of ranks
+      (:func:`exact_evaluation_samplers`).
     """
     cuda = torch.cuda.is_available()
-    if not (cuda and distributed):
+    shared = shared_gpus(distributed)
+    if not (cuda and distributed) or shared:
         sync_bn_to_bn(cfg.get('model', {}))
-    if distributed and not cuda:
-        cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})
-        cfg.env_cfg.dist_cfg['backend'] = 'gloo'
+    if distributed and (not cuda or shared):
+        env_cfg = dict(cfg.get('env_cfg') or {})
+        env_cfg['dist_cfg'] = dict(env_cfg.get('dist_cfg') or {},
+                                   backend='gloo')
+        cfg.env_cfg = env_cfg
         wrapper = dict(cfg.get('model_wrapper_cfg') or {})
         wrapper.setdefault('type', 'MMDistributedDataParallel')
-        wrapper['device_ids'] = None
+        wrapper['device_ids'] = [int(os.environ.get('LOCAL_RANK', '0')) %
+                                 shared] if shared else None
         wrapper.setdefault('find_unused_parameters',
                            cfg.get('find_unused_parameters', False))
         cfg.model_wrapper_cfg = wrapper
+    if cuda:
+        for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+            if cfg.get(key):
+                cfg[key].setdefault('pin_memory', True)
+    exact_evaluation_samplers(cfg)
 
 
 def use_amp(cfg: Config) -> None:
-    """Switch the optimizer wrapper to mixed precision: bf16 autocast
-    without loss scaling where the device supports bf16 (CPUs, Ampere and
-    newer GPUs: :class:`~mmseg_ddb.engine.BF16OptimWrapper`), fp16 with a
-    dynamic loss scale on older GPUs (mmengine's ``AmpOptimWrapper``)."""
+    """Switch the optimizer wrapper to mixed precision (``AutoAmpOptimWrapper``
+    of :mod:`mmseg_ddb.engine.optim`): bf16 autocast without loss scaling on
+    CPUs and GPUs with native bf16, fp16 with a dynamic loss scale on older
+    GPUs, chosen when the runner builds it on the rank's own GPU."""
     ow = cfg.optim_wrapper
-    if ow.get('type', 'OptimWrapper') in ('AmpOptimWrapper',
-                                          'BF16OptimWrapper'):
+    if ow.get('type', 'OptimWrapper') in ('AmpOptimWrapper', 'BF16OptimWrapper',
+                                          'AutoAmpOptimWrapper'):
         return
-    if torch.cuda.is_available() and not torch.cuda.is_bf16_supported():
-        ow['type'] = 'AmpOptimWrapper'
-        ow['loss_scale'] = 'dynamic'
-    else:
-        ow['type'] = 'BF16OptimWrapper'
+    ow['type'] = 'AutoAmpOptimWrapper'
 
 
 def wrap_uda(cfg: Config) -> None:
@@ -147,10 +183,12 @@ def check_schedule(cfg: Config) -> None:
 
 
 def build_runner(cfg: Config) -> Runner:
+    """The config's ``runner_type``, else :class:`~mmseg_ddb.engine.DDBRunner`
+    (mmengine's runner with the GPU fixes)."""
     if 'runner_type' in cfg:
         from mmengine.registry import RUNNERS
         return RUNNERS.build(cfg)
-    return Runner.from_cfg(cfg)
+    return DDBRunner.from_cfg(cfg)
 
 
 def release_process_group() -> None:

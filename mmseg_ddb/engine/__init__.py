@@ -7,8 +7,10 @@ from .hooks import (
                     SafeCheckpointHook,
 )
 from .loops import DDBTestLoop
-from .optim import BF16OptimWrapper
+from .optim import BF16OptimWrapper, auto_amp_optim_wrapper
+from .runner import DDBRunner
 
-__all__ = ['BF16OptimWrapper', 'DDBTestLoop', 'DeferredRuntimeInfoHook',
+__all__ = ['BF16OptimWrapper', 'DDBRunner', 'DDBTestLoop',
+           'auto_amp_optim_wrapper', 'DeferredRuntimeInfoHook',
            'NaNGuardHook', 'NonFiniteLossError', 'RNGStateHook',
            'SafeCheckpointHook', 'UDADebugImageHook']

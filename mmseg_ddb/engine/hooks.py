@@ -5,7 +5,7 @@ import os.path as osp
 from typing import Dict, List, Optional
 
 import torch
-from mmengine.dist import is_main_process
+from mmengine.dist import all_gather_object, all_reduce, get_rank, get_world_size, is_main_process
 from mmengine.hooks import CheckpointHook, Hook, LoggerHook, RuntimeInfoHook
 from mmengine.utils import apply_to
 from mmseg.registry import HOOKS
@@ -17,41 +17,111 @@ class NonFiniteLossError(DDBError, RuntimeError):
     """Training produced a NaN or infinite loss."""
 
 
+#: the hook stage :class:`SafeCheckpointHook` calls on every rank right before
+#: a checkpoint is written (mmengine's ``before_save_checkpoint`` runs on
+#: rank 0 only, so nothing collective can happen there)
+BEFORE_CHECKPOINT = 'before_checkpoint_every_rank'
+
+
+def any_rank(flag: bool) -> bool:
+    """``flag`` of any rank (one all-reduce when distributed): lets every
+    rank take the same decision, so none is left waiting in a collective."""
+    if get_world_size() < 2:
+        return bool(flag)
+    value = torch.tensor([int(bool(flag))])
+    all_reduce(value, op='max')
+    return bool(value.item())
+
+
+def rng_state() -> dict:
+    """This process's torch RNG states on the CPU: the CPU generator and, with
+    CUDA, the generator of the current device (the one this rank uses)."""
+    state = dict(cpu=torch.get_rng_state())
+    if torch.cuda.is_available():
+        state['cuda'] = torch.cuda.get_rng_state()
+    return state
+
+
+def restore_rng_state(state: dict) -> None:
+    """Set the RNG states of :func:`rng_state` (read from a checkpoint, so
+    possibly on a GPU: the setters take CPU byte tensors only). A state saved
+    by a process of an earlier version (``cuda_all``: every device) is
+    restored where the device count matches."""
+    torch.set_rng_state(state['cpu'].cpu())
+    if not torch.cuda.is_available():
+        return
+    if 'cuda' in state:
+        torch.cuda.set_rng_state(state['cuda'].cpu())
+    elif len(state.get('cuda_all') or ()) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state['cuda_all']])
+
+
 @HOOKS.register_module()
 class RNGStateHook(Hook):
-    """Saves the torch RNG states in every checkpoint and restores them on
-    resume, right before the first resumed iteration.
+    """Saves the torch RNG states of every rank in every checkpoint and
+    restores each rank's own on resume, right before the first resumed
+    iteration.
 
     mmengine re-seeds on resume and replays the data loader up to the resumed
     iteration, which reproduces the data-side random streams (numpy / random
     in the workers, the sampler). The model-side stream (dropout, bridging
-    masks, augmentation of the mixed image) lives in torch's global generator,
-    whose state at the checkpoint is what this hook carries over.
+    masks, augmentation of the mixed image) lives in torch's global
+    generators, whose states at the checkpoint are what this hook carries
+    over. The states are gathered from all ranks when
+    :class:`SafeCheckpointHook` is about to save (``BEFORE_CHECKPOINT``, on
+    every rank); rank 0 writes them as ``rng_state = dict(world_size=N,
+    ranks=[...])``. A resume with another number of ranks cannot continue the
+    streams: it keeps mmengine's re-seeding and says so. A checkpoint loaded
+    with ``--load-from`` (a new run, iteration 0) restores nothing: that run
+    follows its own seed.
     """
 
     priority = 'VERY_LOW'
 
     def __init__(self):
         self._pending = None
+        self._captured = None
+
+    def before_checkpoint_every_rank(self, runner) -> None:
+        state = rng_state()
+        self._captured = (runner.iter, all_gather_object(state)
+                          if get_world_size() > 1 else [state])
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        state = dict(cpu=torch.get_rng_state())
-        if torch.cuda.is_available():
-            state['cuda'] = torch.cuda.get_rng_state_all()
-        checkpoint['rng_state'] = state
+        captured, self._captured = self._captured, None
+        states = captured[1] if captured and captured[0] == runner.iter \
+            else None
+        if states is None:
+            if get_world_size() > 1:
+                runner.logger.warning(
+                    'RNGStateHook: the checkpoint was saved without '
+                    'SafeCheckpointHook, so the other ranks\' RNG states '
+                    'are not in it; a resume re-seeds instead')
+                return
+            states = [rng_state()]
+        checkpoint['rng_state'] = dict(world_size=len(states), ranks=states)
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        self._pending = checkpoint.get('rng_state')
+        meta = checkpoint.get('meta') or {}
+        self._pending = (meta.get('iter'), checkpoint.get('rng_state'))
 
     def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
         if self._pending is None:
             return
-        state, self._pending = self._pending, None
-        torch.set_rng_state(state['cpu'])
-        if 'cuda' in state and torch.cuda.is_available():
-            cuda = state['cuda']
-            if len(cuda) == torch.cuda.device_count():
-                torch.cuda.set_rng_state_all(cuda)
+        (saved_iter, saved), self._pending = self._pending, None
+        if saved is None or runner.iter == 0 or saved_iter != runner.iter:
+            return  # not a resume (--load-from): the run's own seed rules
+        if 'ranks' not in saved:  # one process's states, earlier versions
+            saved = dict(world_size=1, ranks=[dict(
+                cpu=saved['cpu'], cuda_all=saved.get('cuda'))])
+        world = get_world_size()
+        if saved['world_size'] != world:
+            runner.logger.warning(
+                f'RNGStateHook: the checkpoint holds the RNG states of '
+                f'{saved["world_size"]} rank(s), this run has {world}: the '
+                'random streams restart from the seed instead of continuing')
+            return
+        restore_rng_state(saved['ranks'][get_rank()])
 
 
 def to_host(records: List[Dict[str, object]]) -> List[Dict[str, object]]:
@@ -230,7 +300,7 @@ class NaNGuardHook(Hook):
         if self.mode == 'skip':
             skipped, self._skipped_now = self._skipped_now, False
             bad = self._non_finite(to_host([losses])[0])
-            if bad or skipped:
+            if any_rank(bool(bad) or skipped):  # every rank counts the skip
                 self._skip(runner, bad)
             return
         self._pending.append((runner.iter + 1, losses))
@@ -239,32 +309,50 @@ class NaNGuardHook(Hook):
                 logging_due(runner, batch_idx, len(self._pending)):
             self._check(runner)
 
-    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+    def before_checkpoint_every_rank(self, runner) -> None:
         self._check(runner)
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        # rank 0 only: nothing collective (SafeCheckpointHook has already
+        # checked on every rank; this covers mmengine's own CheckpointHook)
+        self._check(runner, collective=False)
 
     def after_train(self, runner) -> None:
         self._check(runner)
 
-    def _check(self, runner) -> None:
-        """Stop mode: raise at the first non-finite loss still pending."""
-        pending, self._pending = self._pending, []
-        if not pending:
-            return
+    def _first_non_finite(self, runner, pending: list) -> Optional[str]:
         records = to_host([losses for _, losses in pending])
         for (iteration, _), losses in zip(pending, records):
             bad = self._non_finite(losses)
-            if not bad:
-                continue
-            terms = ', '.join(f'{k}={v}' for k, v in bad.items())
-            seen = '' if iteration == runner.iter + 1 else \
-                f' (found at iteration {runner.iter + 1})'
-            last = self._last_checkpoint(runner)
-            raise NonFiniteLossError(
-                f'non-finite loss at iteration {iteration}: {terms}{seen}. '
-                + (f'The last good checkpoint is {last}; ' if last else
-                   'No checkpoint was saved yet; ')
-                + 'lower the learning rate or check the data, then resume '
-                'with --resume.')
+            if bad:
+                terms = ', '.join(f'{k}={v}' for k, v in bad.items())
+                seen = '' if iteration == runner.iter + 1 else \
+                    f' (found at iteration {runner.iter + 1})'
+                return f'at iteration {iteration}: {terms}{seen}'
+        return None
+
+    def _check(self, runner, collective: bool = True) -> None:
+        """Stop mode: raise at the first non-finite loss still pending. Under
+        DDP the losses differ per rank: the ranks agree first, so all of them
+        stop together (one that stopped alone would leave the others waiting
+        in the next collective until the watchdog kills them)."""
+        pending, self._pending = self._pending, []
+        found = self._first_non_finite(runner, pending) if pending else None
+        if collective and get_world_size() > 1:
+            if not any_rank(found is not None):
+                return
+            reports = all_gather_object(found)
+            found = '; '.join(f'rank {r} {report}'
+                              for r, report in enumerate(reports) if report)
+        if found is None:
+            return
+        last = self._last_checkpoint(runner)
+        raise NonFiniteLossError(
+            f'non-finite loss {found}. '
+            + (f'The last good checkpoint is {last}; ' if last else
+               'No checkpoint was saved yet; ')
+            + 'lower the learning rate or check the data, then resume '
+            'with --resume.')
 
     def _skip(self, runner, bad: dict) -> None:
         terms = ', '.join(f'{k}={v}' for k, v in bad.items()) or \
@@ -291,9 +379,19 @@ class SafeCheckpointHook(CheckpointHook):
     *before* writing the new one, so a kill in between leaves nothing to
     resume from. This one writes first (atomically, see
     :mod:`mmseg_ddb.compat`), points ``last_checkpoint`` at it, and only then
-    prunes beyond ``max_keep_ckpts``."""
+    prunes beyond ``max_keep_ckpts``.
+
+    Before each save it calls the hook stage ``BEFORE_CHECKPOINT`` on every
+    rank (mmengine saves on rank 0 only): the RNG states of all ranks are
+    gathered and the NaN guard checks, collectively, there."""
+
+    def _save_best_checkpoint(self, runner, metrics) -> None:
+        if self.save_best:
+            runner.call_hook(BEFORE_CHECKPOINT)
+        super()._save_best_checkpoint(runner, metrics)
 
     def _save_checkpoint_with_step(self, runner, step, meta):
+        runner.call_hook(BEFORE_CHECKPOINT)  # on every rank, see above
         keep = self.max_keep_ckpts
         self.max_keep_ckpts = -1  # the parent saves without pruning
         try:

@@ -5,7 +5,8 @@ from typing import Dict, Optional, Sequence
 
 import cv2
 import numpy as np
-from mmengine.dist import is_main_process
+import torch
+from mmengine.dist import all_reduce, is_main_process
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger, print_log
 from mmseg.registry import METRICS
@@ -69,6 +70,7 @@ class DDBIoUMetric(BaseMetric):
         self.output_dir = output_dir
         self.plot_dir = plot_dir
         self._conf = {}
+        self._count = 0
 
     def _set_of(self, sample: dict) -> str:
         if not self.datasets:
@@ -93,6 +95,7 @@ class DDBIoUMetric(BaseMetric):
                 else self._conf[key] + conf
             if self.output_dir:
                 self._write_prediction(sample, pred)
+        self._count += len(data_samples)
 
     def _write_prediction(self, sample: dict, pred) -> None:
         stem = osp.splitext(osp.basename(str(sample['img_path'])))[0]
@@ -102,11 +105,41 @@ class DDBIoUMetric(BaseMetric):
         atomic_write(osp.join(self.output_dir, f'{stem}.png'), png.tobytes())
 
     def evaluate(self, size: int) -> dict:
-        # The matrices stay on the device while batches come in and move to
-        # the host once; each rank contributes one entry to the gather.
-        self.results = [{k: v.cpu().numpy() for k, v in self._conf.items()}]
-        self._conf = {}
-        return super().evaluate(size)
+        """Sum the confusion matrices of all ranks (one all-reduce of one
+        [sets, K, K] tensor on the device, no files: mmengine's default
+        collection writes to ``./.dist_test``, which other nodes cannot
+        read) and compute the metrics on every rank.
+
+        Raises:
+            ValueError: The ranks together processed more images than the
+                set has: the sampler padded with repeats (``round_up=True``),
+                which would count them twice.
+        """
+        names = list(self.datasets) or ['']
+        num_classes = len(self.dataset_meta['classes'])
+        device = next((c.device for c in self._conf.values()), 'cpu')
+        total = torch.zeros(len(names), num_classes, num_classes,
+                            dtype=torch.int64,
+                            device=device)
+        for i, name in enumerate(names):
+            if name in self._conf:
+                total[i] += self._conf[name]
+        count = torch.tensor([self._count], dtype=torch.int64)
+        all_reduce(total, op='sum')
+        all_reduce(count, op='sum')
+        self._conf, self._count = {}, 0
+        if int(count) > size:
+            raise ValueError(
+                f'DDBIoUMetric: {int(count)} predictions for {size} images: '
+                'the sampler repeats images to fill the last round; use '
+                "sampler=dict(type='DefaultSampler', shuffle=False, "
+                'round_up=False) for validation and testing')
+        matrices = total.cpu().numpy()
+        metrics = self.compute_metrics(
+            [{name: matrices[i] for i, name in enumerate(names)}])
+        if self.prefix:
+            metrics = {f'{self.prefix}/{k}': v for k, v in metrics.items()}
+        return metrics
 
     def _summary(self, conf: np.ndarray, names, key_prefix: str) -> dict:
         out = iou_from_confusion(conf)

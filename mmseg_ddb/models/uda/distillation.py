@@ -20,7 +20,13 @@ from .prototypes import (
     soft_distillation_loss,
 )
 from .teacher import check_pseudo_weight, confidence_weight
-from .uda_segmentor import DEBUG_SAMPLES, UDASegmentor, augmentation_args, build_segmentor
+from .uda_segmentor import (
+    DEBUG_SAMPLES,
+    UDASegmentor,
+    augmentation_args,
+    build_segmentor,
+    check_teacher_precision,
+)
 
 STUDENT_INITS = ('imagenet', 'teacher')
 
@@ -65,6 +71,9 @@ class CrossPathDistillation(UDASegmentor):
             ``'teacher'`` (start from the first teacher's weights).
         jitter_prob, jitter_strength, blur_prob, sigma_range, blur_mode:
             Augmentation of the student's target crop (as in Stage 1).
+        teacher_precision (str): ``'amp'`` (default): under ``--amp`` the
+            teachers' logits and features (hence the prototype distances)
+            come from the autocast dtype; ``'fp32'``: from fp32.
         avg_non_ignore (bool): See :class:`UDASegmentor`.
 
     Debug record (only when ``debug_wanted``, see :class:`UDASegmentor`):
@@ -98,6 +107,7 @@ class CrossPathDistillation(UDASegmentor):
                  blur_prob: float = 0.5,
                  sigma_range=(0.15, 1.15),
                  blur_mode: str = 'horizontal',
+                 teacher_precision: str = 'amp',
                  avg_non_ignore: bool = False,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
@@ -122,6 +132,8 @@ class CrossPathDistillation(UDASegmentor):
         self.soft_distill_w = soft_distill_w
         self.soft_temperature = soft_temperature
         self.student_init = student_init
+        self.teacher_precision = check_teacher_precision(
+            teacher_precision, 'CrossPathDistillation')
         self.aug = augmentation_args(jitter_prob, jitter_strength, blur_prob,
                                      sigma_range, blur_mode)
         self.stu_model = build_segmentor(segmentor)
@@ -179,7 +191,8 @@ class CrossPathDistillation(UDASegmentor):
             # features stay at the decoder's resolution: the weights of
             # the features upsampled to the crop are computed without
             # materialising them (rectification_weights(size=...))
-            logits, feats = teacher.logits_and_features(inputs)
+            with self.teacher_autocast(inputs):
+                logits, feats = teacher.logits_and_features(inputs)
             logits = F.interpolate(logits.float(), size=size,
                                    mode='bilinear',
                                    align_corners=teacher.align_corners)

@@ -16,7 +16,13 @@ from .teacher import (
     mixed_label_and_weight,
     pseudo_label_and_weight,
 )
-from .uda_segmentor import UDASegmentor, augmentation_args, build_segmentor, stack_labels
+from .uda_segmentor import (
+    UDASegmentor,
+    augmentation_args,
+    build_segmentor,
+    check_teacher_precision,
+    stack_labels,
+)
 
 TEACHER_BN_MODES = ('train', 'eval')
 
@@ -61,6 +67,9 @@ class SelfTraining(UDASegmentor):
         distilled_model_path (str, optional): Round 2: initialise the student
             and the EMA from this checkpoint's student (a CKD checkpoint's
             ``stu_model.*``, or a plain/ST checkpoint).
+        teacher_precision (str): ``'amp'`` (default): under ``--amp`` the EMA
+            teacher labels in the autocast dtype; ``'fp32'``: in fp32
+            (:data:`TEACHER_PRECISIONS`).
         avg_non_ignore (bool): See :class:`UDASegmentor`.
 
     Debug record (only when ``debug_wanted``, see :class:`UDASegmentor`):
@@ -86,6 +95,7 @@ class SelfTraining(UDASegmentor):
                  sigma_range=(0.15, 1.15),
                  blur_mode: str = 'horizontal',
                  distilled_model_path: Optional[str] = None,
+                 teacher_precision: str = 'amp',
                  avg_non_ignore: bool = False,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
@@ -107,6 +117,8 @@ class SelfTraining(UDASegmentor):
         self.aug = augmentation_args(jitter_prob, jitter_strength, blur_prob,
                                      sigma_range, blur_mode)
         self.distilled_model_path = distilled_model_path
+        self.teacher_precision = check_teacher_precision(teacher_precision,
+                                                         'SelfTraining')
         self.model = build_segmentor(segmentor)
         self.ema_model = build_segmentor(segmentor, frozen=True)
         # iterations done; saved with the weights so a resumed run continues
@@ -165,9 +177,10 @@ class SelfTraining(UDASegmentor):
         """EMA teacher's hard label and its weight on the target (a batch
         scalar or per-pixel, by ``pseudo_weight``)."""
         set_teacher_mode(self.ema_model, self.teacher_bn)
-        logits = self.ema_model.encode_decode(
-            target_inputs, [dict(img_shape=target_inputs.shape[2:])] *
-            target_inputs.shape[0])
+        with self.teacher_autocast(target_inputs):
+            logits = self.ema_model.encode_decode(
+                target_inputs, [dict(img_shape=target_inputs.shape[2:])] *
+                target_inputs.shape[0])
         if self.debug_wanted:
             self.record_debug(confidence=logits.softmax(dim=1).amax(dim=1))
         return pseudo_label_and_weight(logits, self.pseudo_threshold,

@@ -19,6 +19,7 @@ the tensors it used for the first ``DEBUG_SAMPLES`` samples in
 here), which the hook reads and clears. With ``debug_wanted`` False nothing
 is computed or kept. The keys are listed in each stage's docstring.
 """
+import contextlib
 import copy
 from functools import cached_property
 from typing import Optional, Sequence, Tuple
@@ -51,6 +52,21 @@ def augmentation_args(jitter_prob: float, jitter_strength: float,
     return dict(jitter_prob=jitter_prob, jitter_strength=jitter_strength,
                 blur_prob=blur_prob, sigma_range=tuple(sigma_range),
                 blur_mode=blur_mode)
+
+
+#: ``teacher_precision``: ``'amp'`` (under ``--amp`` the teachers' forward
+#: passes run in the step's autocast dtype, like the student's) or ``'fp32'``
+#: (they run in fp32 even under ``--amp``); no difference without ``--amp``
+TEACHER_PRECISIONS = ('amp', 'fp32')
+
+
+def check_teacher_precision(value: str, owner: str) -> str:
+    """``value`` if it is one of :data:`TEACHER_PRECISIONS`, else a
+    ValueError naming ``owner``."""
+    if value not in TEACHER_PRECISIONS:
+        raise ValueError(f'{owner}: teacher_precision={value!r}; expected one '
+                         f'of {TEACHER_PRECISIONS}')
+    return value
 
 
 #: samples a debug record keeps (the hook draws at most this many)
@@ -129,6 +145,13 @@ class UDASegmentor(BaseModel):
             self.debug_record = {}
         self.debug_record.update(
             {key: _debug_value(value) for key, value in values.items()})
+
+    def teacher_autocast(self, inputs: Tensor):
+        """Context of the teachers' forward passes: autocast off with
+        ``teacher_precision='fp32'`` (the inputs are fp32), else unchanged."""
+        if getattr(self, 'teacher_precision', 'amp') == 'fp32':
+            return torch.autocast(inputs.device.type, enabled=False)
+        return contextlib.nullcontext()
 
     def student_logits(self, inputs: Tensor) -> Tensor:
         """Student logits at decoder resolution, with gradients."""
