@@ -22,7 +22,13 @@ from mmseg_ddb import compat
 from mmseg_ddb.apis.train import adapt_to_device, shared_gpus, use_amp
 from mmseg_ddb.engine import optim as ddb_optim
 from mmseg_ddb.engine.hooks import NaNGuardHook, NonFiniteLossError, RNGStateHook
-from mmseg_ddb.engine.runner import CUBLAS_WORKSPACE, DDBRunner, set_tf32, step_counters_to_cpu
+from mmseg_ddb.engine.runner import (
+    CUBLAS_WORKSPACE,
+    DDBRunner,
+    set_tf32,
+    step_counters_to_cpu,
+    tf32_enabled,
+)
 from mmseg_ddb.evaluation.metrics import DDBIoUMetric
 from mmseg_ddb.utils import amp as ddb_amp
 
@@ -360,14 +366,12 @@ def torch_flags():
     flags = (torch.are_deterministic_algorithms_enabled(),
              torch.is_deterministic_algorithms_warn_only_enabled(),
              torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark,
-             torch.backends.cuda.matmul.allow_tf32,
-             torch.backends.cudnn.allow_tf32)
+             tf32_enabled())
     yield
     torch.use_deterministic_algorithms(flags[0], warn_only=flags[1])
     torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = \
         flags[2:4]
-    torch.backends.cuda.matmul.allow_tf32 = flags[4]
-    torch.backends.cudnn.allow_tf32 = flags[5]
+    set_tf32(flags[4])
 
 
 def test_deterministic_warns_where_cuda_has_no_deterministic_kernel(
@@ -388,13 +392,13 @@ def test_tf32_follows_env_cfg(monkeypatch, torch_flags):
     monkeypatch.setattr(Runner, 'setup_env', lambda self, env_cfg: None)
     runner = DDBRunner.__new__(DDBRunner)
     DDBRunner.setup_env(runner, dict(cudnn_benchmark=True))
-    assert torch.backends.cuda.matmul.allow_tf32  # default: on
-    assert torch.backends.cudnn.allow_tf32
+    assert tf32_enabled()  # default: on, as torch 1.8 had it
+    if hasattr(torch.backends.cudnn, 'conv'):  # torch >= 2.9: the new API
+        assert torch.backends.cudnn.conv.fp32_precision == 'tf32'
     DDBRunner.setup_env(runner, dict(tf32=False))
-    assert not torch.backends.cuda.matmul.allow_tf32
-    assert not torch.backends.cudnn.allow_tf32
+    assert not tf32_enabled()
     set_tf32(True)
-    assert torch.backends.cuda.matmul.allow_tf32
+    assert tf32_enabled()
 
 
 # -- seeds of the ranks ------------------------------------------------------

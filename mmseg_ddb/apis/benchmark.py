@@ -19,7 +19,7 @@ from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from torch import Tensor
 
-from ..engine.runner import set_tf32
+from ..engine.runner import set_tf32, tf32_enabled
 from ..errors import ConfigError
 from ..models.uda.bridging import make_mask, mix, photometric_augment
 from ..utils import iter_dicts, sync_bn_to_bn, use_channels_last
@@ -295,7 +295,7 @@ def run_benchmark(cfg: Config, device: str = 'cpu', iters: int = 10,
                    channels_last=channels_last, batch_size=bs, crop=size,
                    iters=iters, warmup=warmup,
                    cudnn_benchmark=torch.backends.cudnn.benchmark,
-                   tf32=torch.backends.cuda.matmul.allow_tf32)
+                   tf32=tf32_enabled())
     sup = time_training_steps(seg_cfg, batch, dev, iters, warmup, amp, results)
     in_shape = tuple(infer_shape or (size, size))
     time_inference(sup, bs, in_shape, tuple(infer_label_shape or in_shape), dev,

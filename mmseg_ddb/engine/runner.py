@@ -27,6 +27,20 @@ from mmengine.runner import Runner, set_random_seed
 CUBLAS_WORKSPACE = ':4096:8'
 
 
+def _tf32_knobs():
+    """torch >= 2.9's per-backend ``fp32_precision`` settings (cuBLAS
+    products, cuDNN convolutions and RNNs), or None on older torch. Once
+    these are used, reading the legacy ``allow_tf32`` flags raises, so only
+    one API may be used in a process: the new one where it exists."""
+    backends = torch.backends
+    knobs = [getattr(backends.cuda, 'matmul', None),
+             getattr(backends.cudnn, 'conv', None),
+             getattr(backends.cudnn, 'rnn', None)]
+    if all(hasattr(k, 'fp32_precision') for k in knobs):
+        return knobs
+    return None
+
+
 def set_tf32(enabled: bool) -> None:
     """TF32 for fp32 matrix products and convolutions on CUDA (Ampere and
     later; no effect on CPUs or older GPUs).
@@ -34,9 +48,23 @@ def set_tf32(enabled: bool) -> None:
     torch enables it for convolutions and, since 1.12, not for matrix
     products; the original DDB ran on torch 1.8, which used TF32 for both.
     ``True`` restores that and makes fp32 transformer training several times
-    faster; ``False`` gives full fp32 products."""
-    torch.backends.cuda.matmul.allow_tf32 = bool(enabled)
-    torch.backends.cudnn.allow_tf32 = bool(enabled)
+    faster; ``False`` gives full fp32 products and convolutions."""
+    knobs = _tf32_knobs()
+    if knobs is None:
+        torch.backends.cuda.matmul.allow_tf32 = bool(enabled)
+        torch.backends.cudnn.allow_tf32 = bool(enabled)
+        return
+    for knob in knobs:
+        knob.fp32_precision = 'tf32' if enabled else 'ieee'
+
+
+def tf32_enabled() -> bool:
+    """Whether fp32 matrix products on CUDA may use TF32 (read with the same
+    API :func:`set_tf32` writes with)."""
+    knobs = _tf32_knobs()
+    if knobs is None:
+        return bool(torch.backends.cuda.matmul.allow_tf32)
+    return knobs[0].fp32_precision == 'tf32'
 
 
 def optimizers_of(optim_wrapper) -> Iterable[torch.optim.Optimizer]:
