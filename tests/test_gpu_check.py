@@ -143,7 +143,8 @@ def crafted_run(tmp_path):
         '<testcase classname="tests.test_gpu" name="test_c"><failure message="x"/></testcase>'
         '<testcase classname="tests.test_x" name="test_d"><skipped/></testcase>'
         '</testsuite></testsuites>')
-    step('tests', status='failed', returncode=1, reason='exit 1')
+    step('tests', ''.join(f'line {i}\n' for i in range(100)), status='failed', returncode=1,
+         reason='exit 1')
     ref = results.load_reference()
     for run, done, shift in (('fp32', 8, 0.5), ('amp', 3, -0.2)):
         stages = {}
@@ -180,9 +181,13 @@ def test_report_from_crafted_part_results(tmp_path):
     env = dict(gpu='NVIDIA H200', gpus=1, capability=[9, 0], torch='2.11.0+cu130')
     selected = ['tests', 'pipeline', 'ddp', 'benchmark']
     parts = gpu_check.collect(selected, steps, work, gpus=1)
-    report = assemble_report(env, parts, selected, 480, 470.2, 0.0, out='r.json')
+    report = assemble_report(env, parts, selected, 480, 470.2, 0.0, out='r.json',
+                             steps=results.step_records(steps))
     json.dumps(report)  # the report is plain JSON
     assert report['status'] == 'failed'
+    # a failed step keeps the end of its log; a good one does not
+    assert report['steps']['tests']['tail'] == [f'line {i}' for i in range(60, 100)]
+    assert 'tail' not in report['steps']['ddp_st'] and 'tail' not in report['steps']['benchmark']
     tests = report['parts']['tests']
     assert (tests['status'], tests['passed'], tests['failed'], tests['skipped']) == \
         ('failed', 2, 1, 1)

@@ -9,16 +9,18 @@ and the printed table; pure). The command line is
 :mod:`mmseg_ddb.tools.gpu_check`.
 """
 from .plan import DEFAULT_BUDGET_S, PARTS, build_plan, plan_lines, select_parts
-from .procs import Deadline, run_plan
+from .procs import STOP_RESERVE_S, Deadline, run_plan
 from .report import assemble_report, format_table
 from .results import (
     benchmark_result,
     ddp_result,
     load_reference,
     pipeline_result,
+    step_records,
     tests_result,
 )
 
 __all__ = ['DEFAULT_BUDGET_S', 'PARTS', 'build_plan', 'plan_lines', 'select_parts',
-           'Deadline', 'run_plan', 'assemble_report', 'format_table', 'benchmark_result',
-           'ddp_result', 'load_reference', 'pipeline_result', 'tests_result']
+           'STOP_RESERVE_S', 'Deadline', 'run_plan', 'assemble_report', 'format_table',
+           'benchmark_result', 'ddp_result', 'load_reference', 'pipeline_result',
+           'step_records', 'tests_result']

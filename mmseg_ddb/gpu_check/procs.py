@@ -1,8 +1,8 @@
 """Running a plan of :mod:`.plan` under one wall-clock budget: each step in
-its own process group (so a kill takes its children along: torchrun's ranks,
-the pipeline's stages, data workers), lanes side by side in threads, every
-step stopped when the budget is spent, and the planned kills of the DDP
-runs once their checkpoint is complete."""
+a process group of its own and stopped or killed with its whole process
+tree (torchrun puts every rank in a session of its own), lanes side by side
+in threads, every step stopped when the budget is spent, and the planned
+kills of the DDP runs once their checkpoint is complete."""
 import os
 import os.path as osp
 import signal
@@ -18,6 +18,9 @@ from .plan import Plan, Step
 MIN_START_S = 20
 #: after SIGTERM at the deadline, SIGKILL this much later
 GRACE_S = 10
+#: the steps' deadline comes this much before the end of the budget: the
+#: time to stop them and to write the report
+STOP_RESERVE_S = GRACE_S + 5
 POLL_S = 0.05
 
 

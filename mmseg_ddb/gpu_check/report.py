@@ -22,16 +22,18 @@ def overall_status(parts: Dict[str, dict], selected: Sequence[str]) -> str:
 
 def assemble_report(environment: dict, parts: Dict[str, dict], selected: Sequence[str],
                     budget_s: float, wall_s: float, started: float,
-                    out: Optional[str] = None) -> dict:
-    """The report: when and where it ran, the overall status, and every part
-    (``{'status': 'skipped'}`` for those ``--only`` / ``--skip`` left out)."""
+                    out: Optional[str] = None, steps: Optional[Dict[str, dict]] = None) -> dict:
+    """The report: when and where it ran, the overall status, every part
+    (``{'status': 'skipped'}`` for those ``--only`` / ``--skip`` left out)
+    and every step (command status, time, log, the tail of a failed one's)."""
     return dict(
         version=REPORT_VERSION,
         started=time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(started)),
         status=overall_status(parts, selected), wall_s=round(wall_s, 1),
         budget_s=budget_s, report=out, environment=environment,
         parts={p: parts[p] if p in selected and p in parts else dict(
-            status='skipped' if p not in selected else 'not run') for p in PARTS})
+            status='skipped' if p not in selected else 'not run') for p in PARTS},
+        steps=steps or {})
 
 
 def duration(seconds: Optional[float]) -> str:

@@ -52,6 +52,21 @@ def _read(path: Optional[str]) -> str:
         return ''
 
 
+#: lines of a failed or stopped step's log the report keeps
+TAIL_LINES = 40
+
+
+def step_records(steps: Dict[str, dict]) -> Dict[str, dict]:
+    """Every step's result, with the last :data:`TAIL_LINES` lines of its
+    log where it failed or was stopped: the report alone says why."""
+    out = {}
+    for name, step in steps.items():
+        out[name] = dict(step)
+        if step['status'] in ('failed', 'timeout'):
+            out[name]['tail'] = _read(step.get('log')).splitlines()[-TAIL_LINES:]
+    return out
+
+
 # -- tests ----------------------------------------------------------------------
 def junit_counts(path: str) -> Optional[dict]:
     """Passed, failed, errors and skipped test cases of pytest's JUnit XML,

@@ -26,6 +26,7 @@ from typing import Dict
 from ..errors import ConfigError
 from ..gpu_check import (
     DEFAULT_BUDGET_S,
+    STOP_RESERVE_S,
     Deadline,
     assemble_report,
     benchmark_result,
@@ -37,6 +38,7 @@ from ..gpu_check import (
     plan_lines,
     run_plan,
     select_parts,
+    step_records,
     tests_result,
 )
 from ..utils import user_errors_to_exit
@@ -126,14 +128,16 @@ def main(argv=None) -> int:
     _fresh_work_dir(work_dir)
     check_writable_dir(work_dir, 'work dir')
     check_writable_dir(osp.dirname(out), 'report folder')
-    started, deadline = time.time(), Deadline(args.budget)
+    # the steps stop early enough for the whole check to end within the budget
+    started, deadline = time.time(), Deadline(max(args.budget - STOP_RESERVE_S, 0))
     environment = gpu_environment()
     print(f"GPU check: {', '.join(parts)} on {environment.get('gpu', '?')}, budget "
           f'{args.budget:.0f} s, logs in {work_dir}', flush=True)
     results = run_plan(plan, deadline)
     report = assemble_report(environment, collect(parts, results, work_dir,
                                                   environment.get('gpus', 1)),
-                             parts, args.budget, time.time() - started, started, out)
+                             parts, args.budget, time.time() - started, started, out,
+                             steps=step_records(results))
     write_json_atomic(out, report)
     print(format_table(report))
     return 0 if report['status'] == 'passed' else 1
