@@ -63,17 +63,24 @@ CUDA = torch.device('cuda')
 @contextmanager
 def fp32_exact():
     """TF32 off for convolutions and matrix products, deterministic cuDNN
-    algorithms; the previous settings come back afterwards."""
-    matmul = torch.backends.cuda.matmul
-    saved = matmul.allow_tf32
-    matmul.allow_tf32 = False
+    algorithms; the previous settings come back afterwards. Uses the
+    precision API of torch >= 2.9 where it exists (torch raises on reading
+    the legacy ``allow_tf32`` flags once the two APIs have been mixed), the
+    legacy flags before."""
+    cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
+    if hasattr(getattr(cudnn, 'conv', None), 'fp32_precision'):
+        knobs = [(matmul, 'fp32_precision', 'ieee'), (cudnn.conv, 'fp32_precision', 'ieee')]
+    else:
+        knobs = [(matmul, 'allow_tf32', False), (cudnn, 'allow_tf32', False)]
+    knobs += [(cudnn, 'benchmark', False), (cudnn, 'deterministic', True)]
+    saved = [getattr(obj, name) for obj, name, _ in knobs]
+    for obj, name, value in knobs:
+        setattr(obj, name, value)
     try:
-        with torch.backends.cudnn.flags(enabled=True, benchmark=False,
-                                        deterministic=True,
-                                        allow_tf32=False):
-            yield
+        yield
     finally:
-        matmul.allow_tf32 = saved
+        for (obj, name, _), value in zip(knobs, saved):
+            setattr(obj, name, value)
 
 
 @pytest.fixture(scope='module')
