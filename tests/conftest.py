@@ -121,6 +121,24 @@ def cfg_option_args(opts: Dict[str, object]) -> List[str]:
     return [f'{k}={v}' for k, v in opts.items()]
 
 
+#: why a ``gpu`` test does not run on this machine
+NO_GPU_REASON = ('needs a CUDA GPU and none is visible here; run the gpu '
+                 'tests on a GPU machine with `pytest -m gpu` (or '
+                 '`bash tools/gpu_check.sh`)')
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``gpu`` are skipped, with :data:`NO_GPU_REASON`, where
+    torch sees no CUDA device (CI is CPU only)."""
+    import torch
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason=NO_GPU_REASON)
+    for item in items:
+        if item.get_closest_marker('gpu') is not None:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope='session')
 def tiny_data(tmp_path_factory) -> str:
     """A tiny dataset (8 GTA-layout train, 4 Cityscapes-layout val images of

@@ -713,15 +713,32 @@ def test_multi_process_stages_and_parallel_paths(tmp_path):
     assert a0 <= b1 and b0 <= a1, 'the two ST paths did not overlap'
 
 
-def test_slurm_launcher_runs_training_stages_through_srun(tiny_pipeline):
+def test_slurm_launcher_runs_training_stages_through_srun(tiny_pipeline,
+                                                         monkeypatch):
+    """One task per GPU (at most 8 per node) with its GPU and CPU cores
+    (CPUS_PER_TASK, default 5), the whole step ended when one task fails."""
     from mmseg_ddb.pipeline import PipelineRunner
+    from mmseg_ddb.pipeline.launch import PipelineError
+    monkeypatch.delenv('CPUS_PER_TASK', raising=False)
     runner = PipelineRunner(tiny_pipeline['pipeline'], '/tmp/unused',
                             gpus=4, launcher='slurm')
     cmd = runner._train_cmd(runner.stage('r1_st_cu'), {'a.b': 'c'},
                             resume=True, gpus=4, port=1)
-    assert cmd[:3] == ['srun', '--ntasks=4', '--ntasks-per-node=4']
+    assert cmd[:6] == ['srun', '--ntasks=4', '--ntasks-per-node=4',
+                       '--gres=gpu:4', '--cpus-per-task=5',
+                       '--kill-on-bad-exit=1']
     assert cmd[-2:] == ['--launcher', 'slurm']
     assert '--resume' in cmd and 'a.b=c' in cmd
+    monkeypatch.setenv('CPUS_PER_TASK', '3')
+    cmd = runner._train_cmd(runner.stage('r1_st_cu'), {}, resume=False,
+                            gpus=16, port=1)
+    assert cmd[:6] == ['srun', '--ntasks=16', '--ntasks-per-node=8',
+                       '--gres=gpu:8', '--cpus-per-task=3',
+                       '--kill-on-bad-exit=1']
+    monkeypatch.setenv('CPUS_PER_TASK', 'many')
+    with pytest.raises(PipelineError, match='CPUS_PER_TASK'):
+        runner._train_cmd(runner.stage('r1_st_cu'), {}, resume=False,
+                          gpus=1, port=1)
 
 
 def test_pipeline_runs_from_another_folder(tmp_path):

@@ -42,6 +42,24 @@ def split_devices(gpus: int, parts: int = 2) -> List[str]:
             for k in range(parts)]
 
 
+#: CPU cores per task of a training stage run through srun, unless the
+#: ``CPUS_PER_TASK`` environment variable says otherwise (as for
+#: tools/slurm_train.sh): the data workers of one GPU
+DEFAULT_CPUS_PER_TASK = 5
+
+
+def cpus_per_task_from_env() -> int:
+    """``CPUS_PER_TASK`` from the environment, else
+    :data:`DEFAULT_CPUS_PER_TASK`."""
+    value = os.environ.get('CPUS_PER_TASK', '')
+    if not value:
+        return DEFAULT_CPUS_PER_TASK
+    if not value.isdigit() or int(value) < 1:
+        raise PipelineError(f'CPUS_PER_TASK={value!r}: expected a positive '
+                            'integer (CPU cores per srun task)')
+    return int(value)
+
+
 @dataclass
 class Launcher:
     """How the stages are started: the command-line options every stage gets.
@@ -54,6 +72,9 @@ class Launcher:
         channels_last: ``--channels-last`` for train.py and test.py.
         seed: ``--seed`` for train.py (None: none passed).
         verbose: Stream the stages' logs to the console.
+        cpus_per_task: srun's ``--cpus-per-task`` of a training stage
+            (``launcher='slurm'``); None: ``CPUS_PER_TASK`` from the
+            environment, else 5.
     """
     python: str = sys.executable
     launcher: str = 'none'
@@ -61,6 +82,7 @@ class Launcher:
     channels_last: bool = False
     seed: Optional[int] = None
     verbose: bool = False
+    cpus_per_task: Optional[int] = None
 
     def train_cmd(self, config: str, work_dir: str, options: Dict[str, str],
                   resume: bool, gpus: int, port: int) -> List[str]:
@@ -79,8 +101,14 @@ class Launcher:
             args += ['--cfg-options'] + [f'{k}={v}'
                                          for k, v in options.items()]
         if self.launcher == 'slurm':
+            # one task per GPU, at most 8 per node, each with its GPU and
+            # its data workers' cores; one failed task ends the step
+            per_node = min(max(gpus, 1), 8)
+            cpus = self.cpus_per_task or cpus_per_task_from_env()
             return ['srun', f'--ntasks={max(gpus, 1)}',
-                    f'--ntasks-per-node={min(max(gpus, 1), 8)}',
+                    f'--ntasks-per-node={per_node}', f'--gres=gpu:{per_node}',
+                    f'--cpus-per-task={cpus}',
+                    '--kill-on-bad-exit=1',
                     self.python, '-u', *module] + args + ['--launcher',
                                                          'slurm']
         if gpus > 1 or self.launcher == 'pytorch':
