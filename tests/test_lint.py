@@ -11,7 +11,8 @@ from conftest import REPO
 
 SCRIPTS = {'ddb-train': 'train', 'ddb-test': 'test', 'ddb-infer': 'infer',
            'ddb-prototypes': 'cal_prototype', 'ddb-pipeline': 'pipeline',
-           'ddb-plot-run': 'plot_run', 'ddb-benchmark': 'benchmark'}
+           'ddb-plot-run': 'plot_run', 'ddb-benchmark': 'benchmark',
+           'ddb-gpu-check': 'gpu_check'}
 
 
 def test_ruff_finds_nothing():
