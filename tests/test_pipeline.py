@@ -589,6 +589,31 @@ def test_killed_pipeline_resumes_without_rerunning_finished_stages(
         assert stages[name]['reason'] == 'not run yet'
 
 
+def test_stage_scores_come_from_the_final_validation_and_equal_test_py(
+        killed_twice, tmp_path):
+    """The pipeline scores a stage with the validation after its last
+    iteration (``train.py --final-metrics``) instead of a second process;
+    the record equals what ``tools/test.py`` gives the checkpoint, to the
+    last digit, for a plain model, an ST student resumed mid-stage and a CKD
+    student."""
+    from mmseg_ddb.tools import test
+    work_dir = killed_twice['work_dir']
+    stages = killed_twice['final']['stages']
+    for name in ('oracle', 'r1_st_ca', 'r1_ckd'):
+        rec = stages[name]
+        with open(rec['outputs']['metrics']['path']) as f:
+            final = json.load(f)
+        ckpt = rec['outputs']['checkpoint']['path']
+        assert final['source'] == 'final validation', final
+        assert final['checkpoint'] == ckpt
+        log = open(osp.join(work_dir, name, 'stage.log')).read()
+        assert 'mmseg_ddb.tools.test' not in log  # no second process
+        record = test.main([rec['config'], ckpt, '--work-dir',
+                            str(tmp_path / name)])
+        for key in ('mIoU', 'mAcc', 'aAcc', 'per_class'):
+            assert final[key] == record[key], (name, key)
+
+
 def test_rerun_of_a_finished_pipeline_skips_every_stage(tiny_pipeline,
                                                          killed_twice):
     work_dir = killed_twice['work_dir']

@@ -75,7 +75,8 @@ def trained(tiny_data, tmp_path_factory):
     """An uninterrupted 8-iteration run: its work dir."""
     tmp = tmp_path_factory.mktemp('trained')
     work_dir = str(tmp / 'work')
-    ok(run(train_cmd(work_dir, train_options(tiny_data)), tmp))
+    ok(run(train_cmd(work_dir, train_options(tiny_data), '--final-metrics',
+                     osp.join(work_dir, 'final.json')), tmp))
     assert osp.isfile(osp.join(work_dir, 'iter_8.pth'))
     return work_dir
 
@@ -134,6 +135,30 @@ def test_train_then_test_miou_matches_independent_computation(
         else:
             assert metrics['per_class'][name] == pytest.approx(
                 value, abs=0.01), name
+    # train.py --final-metrics: the validation after the last iteration
+    # scored the same checkpoint with the same numbers, to the last digit
+    with open(osp.join(trained, 'final.json')) as f:
+        final = json.load(f)
+    assert final['checkpoint'] == osp.join(trained, 'iter_8.pth')
+    assert final['iteration'] == 8
+    for key in ('mIoU', 'mAcc', 'aAcc', 'per_class'):
+        assert final[key] == metrics[key], key
+
+
+def test_final_metrics_only_where_validation_is_the_test(tiny_cfg):
+    from mmseg_ddb.apis.train import add_final_metrics
+    cfg = tiny_cfg.copy()
+    assert add_final_metrics(cfg, 'm.json', 'c.py')
+    assert cfg.custom_hooks[-1] == dict(type='FinalMetricsHook', out='m.json',
+                                        config='c.py')
+    other = tiny_cfg.copy()
+    other.test_dataloader = dict(other.test_dataloader, batch_size=3)
+    n = len(other.get('custom_hooks') or [])
+    assert not add_final_metrics(other, 'm.json', 'c.py')
+    assert len(other.get('custom_hooks') or []) == n
+    other = tiny_cfg.copy()
+    other.val_cfg = None
+    assert not add_final_metrics(other, 'm.json', 'c.py')
 
 
 def wait_for_checkpoint(proc, work_dir, name, timeout=TIMEOUT):

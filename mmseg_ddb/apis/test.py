@@ -7,6 +7,7 @@ from mmengine.config import Config
 from mmengine.model import BaseTTAModel, is_model_wrapper
 
 from ..errors import ConfigError
+from ..evaluation.metrics import metrics_record  # noqa: F401 (re-exported)
 from ..utils import check_cfg_options, load_config, load_model_weights, use_channels_last
 from ..utils.fileio import write_json_atomic  # noqa: F401 (re-exported)
 from .train import adapt_to_device, build_runner, stop_loader_workers
@@ -171,29 +172,6 @@ def prepare_test_config(config: str, cfg_options: Optional[dict] = None,
         cfg.visualizer['save_dir'] = show_dir
     adapt_to_device(cfg, distributed=launcher != 'none')
     return cfg
-
-
-def metrics_record(metrics: dict) -> dict:
-    """``{"mIoU": .., "mAcc": .., "aAcc": .., "per_class": {name: IoU}}``
-    from the runner's metric dict (values in percent). With several target
-    sets, ``per_class`` is ``{set: {name: IoU}}`` (``all`` for the metric
-    over the whole test set); NaN becomes null."""
-    def finite(value):  # NaN -> null (strict JSON has no NaN)
-        return None if isinstance(value, float) and value != value else value
-
-    record = {k: finite(v) for k, v in metrics.items()
-              if not k.startswith('IoU.') and '/IoU.' not in k}
-    per_class = {}
-    for key, value in metrics.items():
-        if key.startswith('IoU.') or '/IoU.' in key:
-            prefix, _, name = key.rpartition('IoU.')
-            per_class.setdefault(prefix.rstrip('/') or 'all',
-                                 {})[name] = finite(value)
-    if list(per_class) == ['all']:
-        record['per_class'] = per_class['all']
-    else:
-        record['per_class'] = per_class
-    return record
 
 
 def evaluate(cfg: Config, checkpoint: str, trust: bool = False) -> dict:

@@ -145,6 +145,8 @@ def prepare_train_config(args) -> Config:
             randomness['seed'] = args.seed
         randomness['deterministic'] = bool(args.deterministic)
         cfg.randomness = randomness
+    if getattr(args, 'final_metrics', None):
+        add_final_metrics(cfg, args.final_metrics, args.config)
     check_schedule(cfg)
     wrap_uda(cfg)
     adapt_to_device(cfg, distributed=args.launcher != 'none')
@@ -154,6 +156,25 @@ def prepare_train_config(args) -> Config:
         check_gpu_id(args.gpu_id)
         torch.cuda.set_device(args.gpu_id)
     return cfg
+
+
+def add_final_metrics(cfg: Config, out: str, config: str) -> bool:
+    """Add :class:`~mmseg_ddb.engine.FinalMetricsHook` writing the last
+    validation's metrics to ``out``, when that validation is the config's
+    test (the same loader and evaluator, so the numbers are those
+    ``tools/test.py`` gives the final checkpoint). Returns whether it was
+    added; without a validation or with another test set nothing is written
+    and the caller evaluates the checkpoint itself."""
+    val_is_test = all(cfg.get(k) is not None for k in (
+        'val_cfg', 'val_dataloader', 'val_evaluator')) and \
+        cfg.val_dataloader == cfg.get('test_dataloader') and \
+        cfg.val_evaluator == cfg.get('test_evaluator')
+    if not val_is_test:
+        return False
+    hooks = list(cfg.get('custom_hooks') or [])
+    hooks.append(dict(type='FinalMetricsHook', out=out, config=config))
+    cfg.custom_hooks = hooks
+    return True
 
 
 def check_load_from(cfg: Config, trust: bool = False) -> None:

@@ -1,6 +1,7 @@
 from .debug_images import UDADebugImageHook
 from .hooks import (
                     DeferredRuntimeInfoHook,
+                    FinalMetricsHook,
                     NaNGuardHook,
                     NonFiniteLossError,
                     RNGStateHook,
@@ -11,6 +12,6 @@ from .optim import BF16OptimWrapper, auto_amp_optim_wrapper
 from .runner import DDBRunner
 
 __all__ = ['BF16OptimWrapper', 'DDBRunner', 'DDBTestLoop',
-           'auto_amp_optim_wrapper', 'DeferredRuntimeInfoHook',
+           'auto_amp_optim_wrapper', 'DeferredRuntimeInfoHook', 'FinalMetricsHook',
            'NaNGuardHook', 'NonFiniteLossError', 'RNGStateHook',
            'SafeCheckpointHook', 'UDADebugImageHook']

@@ -11,6 +11,8 @@ from mmengine.utils import apply_to
 from mmseg.registry import HOOKS
 
 from ..errors import DDBError
+from ..evaluation.metrics import metrics_record
+from ..utils.fileio import write_json_atomic
 
 
 class NonFiniteLossError(DDBError, RuntimeError):
@@ -411,3 +413,40 @@ class SafeCheckpointHook(CheckpointHook):
                     self.file_backend.remove(path)
         runner.message_hub.update_info('keep_ckpt_ids',
                                        list(self.keep_ckpt_ids))
+
+
+@HOOKS.register_module()
+class FinalMetricsHook(Hook):
+    """Writes the metrics of the validation that follows the last training
+    iteration as ``tools/test.py --metrics-out`` writes them (with the
+    checkpoint of that iteration), so that a caller need not evaluate the
+    final checkpoint again in a second process.
+
+    ``tools/train.py --final-metrics PATH`` adds it only when the config's
+    validation is its test (same loader and evaluator). The validation loop
+    runs the network in fp32, as ``tools/test.py`` without ``--amp`` does.
+
+    Args:
+        out (str): The JSON file to write (atomically, rank 0 only).
+        config (str): The config file, recorded as ``tools/test.py`` does.
+    """
+
+    priority = 'LOW'
+
+    def __init__(self, out: str, config: str = ''):
+        self.out = out
+        self.config = config
+
+    def after_val_epoch(self, runner, metrics: Optional[Dict] = None) -> None:
+        if not metrics or runner.iter != runner.max_iters or \
+                not is_main_process():
+            return
+        marker = osp.join(runner.work_dir, 'last_checkpoint')
+        if not osp.isfile(marker):
+            return  # no checkpoint of this iteration to name
+        with open(marker) as f:
+            checkpoint = f.read().strip()
+        record = metrics_record(metrics)
+        record.update(config=self.config, checkpoint=checkpoint,
+                      iteration=runner.iter, source='final validation')
+        write_json_atomic(self.out, record)

@@ -1,5 +1,5 @@
 from .iou import confusion_matrix, iou_from_confusion
-from .metrics import DDBIoUMetric, format_table
+from .metrics import DDBIoUMetric, format_table, metrics_record
 
 __all__ = ['confusion_matrix', 'iou_from_confusion', 'DDBIoUMetric',
-           'format_table']
+           'format_table', 'metrics_record']

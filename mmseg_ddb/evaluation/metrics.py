@@ -185,3 +185,26 @@ class DDBIoUMetric(BaseMetric):
         for m in per_set.values():
             metrics.update(m)
         return metrics
+
+
+def metrics_record(metrics: dict) -> dict:
+    """``{"mIoU": .., "mAcc": .., "aAcc": .., "per_class": {name: IoU}}``
+    from the runner's metric dict (values in percent). With several target
+    sets, ``per_class`` is ``{set: {name: IoU}}`` (``all`` for the metric
+    over the whole test set); NaN becomes null."""
+    def finite(value):  # NaN -> null (strict JSON has no NaN)
+        return None if isinstance(value, float) and value != value else value
+
+    record = {k: finite(v) for k, v in metrics.items()
+              if not k.startswith('IoU.') and '/IoU.' not in k}
+    per_class = {}
+    for key, value in metrics.items():
+        if key.startswith('IoU.') or '/IoU.' in key:
+            prefix, _, name = key.rpartition('IoU.')
+            per_class.setdefault(prefix.rstrip('/') or 'all',
+                                 {})[name] = finite(value)
+    if list(per_class) == ['all']:
+        record['per_class'] = per_class['all']
+    else:
+        record['per_class'] = per_class
+    return record

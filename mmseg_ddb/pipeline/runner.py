@@ -151,8 +151,30 @@ class PipelineRunner:
                    gpus: int, port: int) -> List[str]:
         launch = replace(self.launch, seed=None) if stage.shared \
             else self.launch
-        return launch.train_cmd(stage.config, self.stage_dir(stage), options,
-                                resume, gpus, port)
+        cmd = launch.train_cmd(stage.config, self.stage_dir(stage), options,
+                               resume, gpus, port)
+        if self._reuses_validation(stage):
+            cmd += ['--final-metrics', self._metrics_path(stage)]
+        return cmd
+
+    def _reuses_validation(self, stage: Stage) -> bool:
+        """Whether the stage's score can come from the validation after its
+        last iteration (``train.py --final-metrics``) instead of a second
+        process evaluating the checkpoint: that validation runs in fp32, as
+        ``tools/test.py`` without ``--amp``."""
+        return stage.evaluate and not self.launch.amp
+
+    def _metrics_path(self, stage: Stage) -> str:
+        return osp.join(self.stage_dir(stage), 'metrics.json')
+
+    def _final_validation(self, ckpt: str) -> Optional[dict]:
+        """The metrics ``--final-metrics`` wrote for ``ckpt``, if any."""
+        path = osp.join(osp.dirname(ckpt), 'metrics.json')
+        if not osp.isfile(path):
+            return None
+        with open(path) as f:
+            record = json.load(f)
+        return record if record.get('checkpoint') == ckpt else None
 
     def _last_checkpoint(self, stage: Stage) -> str:
         marker = osp.join(self.stage_dir(stage), 'last_checkpoint')
@@ -168,18 +190,23 @@ class PipelineRunner:
     def _run_train(self, stage: Stage, options: dict, resume: bool,
                    gpus: int, port: int, env: Optional[dict]) -> dict:
         log = osp.join(self.stage_dir(stage), 'stage.log')
+        out = self._metrics_path(stage)
+        if osp.isfile(out):  # a score of an earlier run is never taken
+            os.remove(out)
         self.launch.stream(self._train_cmd(stage, options, resume, gpus,
                                            port), log, stage.name, env)
         ckpt = self._last_checkpoint(stage)
         outputs = dict(checkpoint=dict(path=ckpt, sha256=sha256_file(ckpt)))
         metrics = None
         if stage.evaluate:
-            out = osp.join(self.stage_dir(stage), 'metrics.json')
-            cmd = self.launch.test_cmd(stage.config, ckpt, out, osp.join(
-                self.stage_dir(stage), 'test'))
-            self.launch.stream(cmd, log, f'{stage.name} (test)', env)
-            with open(out) as f:
-                metrics = json.load(f)
+            metrics = self._final_validation(ckpt) \
+                if self._reuses_validation(stage) else None
+            if metrics is None:
+                cmd = self.launch.test_cmd(stage.config, ckpt, out, osp.join(
+                    self.stage_dir(stage), 'test'))
+                self.launch.stream(cmd, log, f'{stage.name} (test)', env)
+                with open(out) as f:
+                    metrics = json.load(f)
             outputs['metrics'] = dict(path=out, sha256=sha256_file(out))
         return dict(outputs=outputs, metrics=metrics)
 

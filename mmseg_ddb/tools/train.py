@@ -33,6 +33,11 @@ def parse_args(argv=None):
                         '--amp above all; measure with tools/benchmark.py)')
     parser.add_argument('--no-validate', action='store_true',
                         help='do not evaluate during training')
+    parser.add_argument('--final-metrics', metavar='JSON',
+                        help='write the metrics of the validation after the '
+                        'last iteration here, as tools/test.py --metrics-out '
+                        'would (fp32, as test.py without --amp); only when '
+                        'the config validates on its test set')
     parser.add_argument('--seed', type=int, help='random seed')
     parser.add_argument('--deterministic', action='store_true',
                         help='deterministic cuDNN / algorithms')
