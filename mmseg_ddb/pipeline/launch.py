@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 from dataclasses import dataclass
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 from ..errors import DDBError
 from ..utils.paths import REPO_ROOT
@@ -85,10 +85,12 @@ class Launcher:
     cpus_per_task: Optional[int] = None
 
     def train_cmd(self, config: str, work_dir: str, options: Dict[str, str],
-                  resume: bool, gpus: int, port: int) -> List[str]:
-        """The ``tools/train.py`` command of a training stage."""
+                  resume: bool, gpus: int, port: int,
+                  extra: Sequence[str] = ()) -> List[str]:
+        """The ``tools/train.py`` command of a training stage (``extra``:
+        more train.py options)."""
         module = ['-m', 'mmseg_ddb.tools.train']
-        args = [config, '--work-dir', work_dir]
+        args = [config, '--work-dir', work_dir, *extra]
         if resume:
             args.append('--resume')
         if self.amp:

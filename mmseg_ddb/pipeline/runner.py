@@ -151,11 +151,10 @@ class PipelineRunner:
                    gpus: int, port: int) -> List[str]:
         launch = replace(self.launch, seed=None) if stage.shared \
             else self.launch
-        cmd = launch.train_cmd(stage.config, self.stage_dir(stage), options,
-                               resume, gpus, port)
-        if self._reuses_validation(stage):
-            cmd += ['--final-metrics', self._metrics_path(stage)]
-        return cmd
+        extra = ['--final-metrics', self._metrics_path(stage)] \
+            if self._reuses_validation(stage) else []
+        return launch.train_cmd(stage.config, self.stage_dir(stage), options,
+                                resume, gpus, port, extra)
 
     def _reuses_validation(self, stage: Stage) -> bool:
         """Whether the stage's score can come from the validation after its
