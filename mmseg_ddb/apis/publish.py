@@ -52,7 +52,7 @@ def deployable_checkpoint(config: str, checkpoint: str, teacher: bool = False,
         layout=layout,
         model='ema_teacher' if teacher else 'student',
         mmseg_ddb=__version__,
-        torch=torch.__version__,
+        torch=str(torch.__version__),
     )
     for key in ('iter', 'epoch', 'seed', 'dataset_meta'):
         if isinstance(source_meta, dict) and key in source_meta:
