@@ -14,7 +14,7 @@ size and batch (:func:`export_onnx` checks it and falls back to a fixed
 size, saying so).
 """
 import warnings
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 import torch
@@ -241,7 +241,3 @@ def export_onnx(model: nn.Module, path: str, height: int, width: int,
     atomic_save(path, write)
     return info
 
-
-def onnx_input_shape(session) -> Sequence:
-    """The ``image`` input's shape: ints where fixed, names where dynamic."""
-    return session.get_inputs()[0].shape
