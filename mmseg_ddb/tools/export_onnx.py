@@ -21,6 +21,7 @@ import argparse
 import os.path as osp
 
 import torch
+from mmengine.logging import MMLogger
 
 from ..apis import init_segmentor
 from ..apis.onnx_export import LABEL_DIFF_MAX, LOGIT_ATOL, export_onnx
@@ -99,7 +100,17 @@ def main(argv=None):
     model = init_segmentor(cfg, args.checkpoint, 'cpu',
                            trust=args.trust_checkpoint)
     if not args.checkpoint:
-        print('no checkpoint: exporting the random init')
+        # the network's own init scheme (Kaiming, truncated normal, ...), not
+        # torch's layer defaults, whose activations vanish over a deep
+        # network: tiny (denormal) values are far slower on a CPU
+        logger = MMLogger.get_current_instance()
+        level = logger.level
+        logger.setLevel('WARNING')  # no per-parameter init report
+        try:
+            model.init_weights()
+        finally:
+            logger.setLevel(level)
+        print('no checkpoint: exporting the random init (for timing)')
     info = export_onnx(
         model, out, height, width, argmax=args.argmax,
         dynamic=not args.no_dynamic, atol=args.atol,
