@@ -148,12 +148,13 @@ def session_of(path: str, threads: Optional[int] = None):
 
 
 def _probe(height: int, width: int) -> Tuple[int, int]:
-    """A second image size to check a dynamic export at: about 3/4 of the
-    export size, multiples of 32, and different in both sides."""
-    def side(n: int) -> int:
-        m = max(32, n * 3 // 4 // 32 * 32)
-        return m if m != n else n + 32
-    return side(height), side(width)
+    """A second image size to check a dynamic export at: both sides 32 / 64
+    pixels smaller (or, for small images, larger), so that the area and the
+    aspect ratio both differ (a transposed grid of the same token count can
+    pass a reshape traced as a constant)."""
+    if height > 64 and width > 96:
+        return height - 32, width - 64
+    return height + 32, width + 64
 
 
 def _write_metadata(path: str, meta: Dict[str, str]) -> None:
