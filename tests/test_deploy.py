@@ -16,7 +16,7 @@ from conftest import REPO, cfg_option_args, tiny_options
 
 import mmseg_ddb  # noqa: F401
 from mmseg_ddb.apis import inference, init_segmentor
-from mmseg_ddb.errors import ExportError
+from mmseg_ddb.errors import ConfigError, ExportError
 
 pytest.importorskip('onnxruntime', reason='the deploy extra: pip install -e ".[deploy]"')
 from mmseg_ddb.apis.onnx_export import export_onnx  # noqa: E402
@@ -187,6 +187,9 @@ def test_export_argmax_unsupported_operator_and_tolerance(tmp_path, monkeypatch)
         ref = onnx_export.ExportedSegmentor(model)(images).argmax(1).numpy()
     assert labels.dtype == np.int64 and labels.shape == (1, 64, 80)
     assert (labels == ref).mean() > 0.999
+    from mmseg_ddb.apis.onnx_runtime import use_onnxruntime
+    with pytest.raises(ConfigError, match='not logits'):  # tools/test.py needs logits
+        use_onnxruntime(init_segmentor(DLV2, None, 'cpu'), path)
 
     # the weights change after the export: onnxruntime disagrees -> nothing written
     export = onnx_export._export
