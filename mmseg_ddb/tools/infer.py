@@ -22,7 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..apis import colorize, inference, init_segmentor, list_images
-from ..apis.video import is_video, segment_video
+from ..apis.video import is_video, open_video, segment_video
 from ..datasets.base import CITYSCAPES_METAINFO
 from ..errors import ConfigError, DataError
 from ..utils import check_device, user_errors_to_exit
@@ -81,6 +81,8 @@ def main(argv=None):
         raise ConfigError('--frame-stride and --batch-size must be >= 1')
     video = args.video or is_video(args.input)
     files = [] if video else list_images(args.input)
+    if video:  # an unreadable file fails before the model is built
+        open_video(args.input)[0].release()
     check_device(args.device)
     check_writable_dir(args.out, 'output folder')
     model = init_segmentor(args.config, args.checkpoint, args.device,
