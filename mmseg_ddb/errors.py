@@ -21,6 +21,11 @@ class CheckpointError(DDBError, ValueError):
     """A checkpoint or prototype file does not fit the model."""
 
 
+class ExportError(DDBError, RuntimeError):
+    """A model cannot be exported (an operator the format lacks), or its
+    export does not compute what the PyTorch model computes."""
+
+
 class ConversionError(DataError):
     """Bad input of a dataset converter (``tools/convert_datasets``); the
     message names the file and what to do."""

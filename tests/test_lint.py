@@ -12,7 +12,8 @@ from conftest import REPO
 SCRIPTS = {'ddb-train': 'train', 'ddb-test': 'test', 'ddb-infer': 'infer',
            'ddb-prototypes': 'cal_prototype', 'ddb-pipeline': 'pipeline',
            'ddb-plot-run': 'plot_run', 'ddb-benchmark': 'benchmark',
-           'ddb-gpu-check': 'gpu_check'}
+           'ddb-gpu-check': 'gpu_check', 'ddb-publish': 'publish',
+           'ddb-export': 'export_onnx'}
 
 
 def test_ruff_finds_nothing():

@@ -10,6 +10,7 @@ from ..errors import ConfigError
 from ..evaluation.metrics import metrics_record  # noqa: F401 (re-exported)
 from ..utils import check_cfg_options, load_config, load_model_weights, use_channels_last
 from ..utils.fileio import write_json_atomic  # noqa: F401 (re-exported)
+from .onnx_runtime import is_onnx_file, use_onnxruntime
 from .train import adapt_to_device, build_runner, stop_loader_workers
 
 SUPPORTED_METRICS = ('mIoU', )
@@ -176,13 +177,18 @@ def prepare_test_config(config: str, cfg_options: Optional[dict] = None,
 
 def evaluate(cfg: Config, checkpoint: str, trust: bool = False) -> dict:
     """Load the evaluated model of ``checkpoint`` (the student of a UDA
-    checkpoint, ours or the original's) and run the test loop."""
+    checkpoint, ours or the original's) and run the test loop. An ``.onnx``
+    file (``tools/export_onnx.py``) computes the logits with onnxruntime
+    instead, inside the same protocol."""
     runner = build_runner(cfg)
     model = runner.model.module if is_model_wrapper(runner.model) \
         else runner.model
     if isinstance(model, BaseTTAModel):
         model = model.module
-    load_model_weights(model, checkpoint, trust=trust)
+    if is_onnx_file(checkpoint):
+        use_onnxruntime(model, checkpoint)
+    else:
+        load_model_weights(model, checkpoint, trust=trust)
     runner._has_loaded = True  # nothing for the runner to load
     try:
         return runner.test()

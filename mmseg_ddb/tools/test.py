@@ -1,4 +1,5 @@
-"""Evaluate a checkpoint (plain, ST, CKD, ours or the original's).
+"""Evaluate a checkpoint (plain, ST, CKD, ours or the original's), or an
+exported ``.onnx`` file through onnxruntime (``tools/export_onnx.py``).
 
     python tools/test.py CONFIG CHECKPOINT --eval mIoU [--metrics-out m.json]
                          [--show-dir DIR] [--out DIR] [--plot-dir DIR]
@@ -31,7 +32,9 @@ from .args import add_cfg_options, add_launcher, parse_with_launcher
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Evaluate a DDB checkpoint')
     parser.add_argument('config', help='test config file path')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('checkpoint', help='checkpoint file, or an .onnx '
+                        'export (run by onnxruntime, pip install -e '
+                        '".[deploy]")')
     parser.add_argument('--eval', nargs='+', default=['mIoU'],
                         help='metrics to compute (mIoU)')
     parser.add_argument('--metrics-out', help='write the metrics to this '

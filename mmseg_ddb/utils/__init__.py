@@ -1,6 +1,9 @@
 from .checkpoint import (
+                         EMA_TEACHER_PREFIX,
                          STUDENT_PREFIXES,
                          check_state_dict,
+                         checkpoint_layout,
+                         deployed_weights,
                          load_model_weights,
                          load_weights_file,
                          select_prefix,
@@ -12,7 +15,8 @@ from .device import check_device, check_gpu_id
 from .prototype_file import load_prototypes, save_prototypes
 
 __all__ = [
-    'STUDENT_PREFIXES', 'check_state_dict', 'load_model_weights',
+    'EMA_TEACHER_PREFIX', 'STUDENT_PREFIXES', 'check_state_dict',
+    'checkpoint_layout', 'deployed_weights', 'load_model_weights',
     'load_weights_file', 'select_prefix', 'state_dict_of',
     'user_errors_to_exit', 'load_prototypes', 'save_prototypes',
     'check_cfg_options', 'iter_dicts', 'load_config', 'sync_bn_to_bn',

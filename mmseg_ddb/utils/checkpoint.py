@@ -132,3 +132,53 @@ def load_model_weights(model: nn.Module, path: str,
     check_state_dict(model, sd, path)
     model.load_state_dict(sd, strict=True)
     return chosen
+
+
+#: Where each kind of checkpoint keeps its models, ours and the original's:
+#: ST ``model.`` (student) + ``ema_model.`` (EMA teacher, + the original's
+#: ``imnet_model.``); CKD ``stu_model.`` + its teachers (ours
+#: ``teachers.<i>.``, the original's ``cu_model.`` / ``ca_model.``).
+EMA_TEACHER_PREFIX = 'ema_model.'
+#: first key parts of a plain segmentor (mmseg's EncoderDecoder)
+SEGMENTOR_PARTS = ('backbone', 'decode_head', 'auxiliary_head', 'neck',
+                   'data_preprocessor')
+
+
+def checkpoint_layout(state_dict: Dict[str, torch.Tensor], path: str) -> str:
+    """``'plain'``, ``'st'`` or ``'ckd'``: which models ``state_dict`` holds.
+
+    Raises:
+        CheckpointError: none of these layouts; the message names the file
+            and the top-level key parts found.
+    """
+    parts = sorted({k.split('.', 1)[0] for k in state_dict})
+    if 'stu_model' in parts:
+        return 'ckd'
+    if 'model' in parts:
+        return 'st'
+    if parts and set(parts) <= set(SEGMENTOR_PARTS) and 'backbone' in parts:
+        return 'plain'
+    shown = ', '.join(f'{p}.*' for p in parts[:6]) + (
+        ', ...' if len(parts) > 6 else '') if parts else 'no keys'
+    raise CheckpointError(
+        f'{path}: unknown checkpoint layout (top-level keys {shown}); '
+        'expected a plain segmentor (backbone.*, decode_head.*), an ST '
+        'checkpoint (model.*, ema_model.*) or a CKD one (stu_model.*)')
+
+
+def deployed_weights(state_dict: Dict[str, torch.Tensor], path: str,
+                     teacher: bool = False) -> Dict[str, torch.Tensor]:
+    """The weights of the model to deploy, in the plain segmentor's layout:
+    the student (``model.`` / ``stu_model.``), or with ``teacher`` the EMA
+    teacher of an ST checkpoint (``ema_model.``); a plain checkpoint as it
+    is."""
+    layout = checkpoint_layout(state_dict, path)
+    if teacher:
+        if layout != 'st':
+            raise CheckpointError(
+                f'{path}: --teacher takes the EMA teacher of an ST checkpoint'
+                f', but this is a {layout} checkpoint (no ema_model.*); a CKD '
+                'model\'s teachers are the ST checkpoints it was distilled '
+                'from: publish those with --teacher')
+        return select_prefix(state_dict, (EMA_TEACHER_PREFIX, ))
+    return select_prefix(state_dict, STUDENT_PREFIXES)

@@ -57,3 +57,11 @@ def denormalise(images: np.ndarray, mean: Sequence[float], std: Sequence[float])
     std = np.asarray(std, np.float32).reshape(1, -1, 1, 1)
     pictures = np.asarray(images, np.float32) * std + mean
     return np.round(pictures.clip(0, 255)).astype(np.uint8).transpose(0, 2, 3, 1)
+
+
+def overlay(image: np.ndarray, label: np.ndarray,
+            palette: Sequence[Sequence[int]], opacity: float) -> np.ndarray:
+    """A BGR uint8 image with its label map painted over it (``palette`` in
+    RGB), ``opacity`` of the colour over ``1 - opacity`` of the image."""
+    mask = colorize(label, palette)[..., ::-1]  # RGB -> BGR for cv2
+    return (image * (1 - opacity) + mask * opacity).astype(np.uint8)
