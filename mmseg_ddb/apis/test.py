@@ -8,7 +8,7 @@ from mmengine.model import BaseTTAModel, is_model_wrapper
 
 from ..errors import ConfigError
 from ..evaluation.metrics import metrics_record  # noqa: F401 (re-exported)
-from ..utils import check_cfg_options, load_config, load_model_weights, use_channels_last
+from ..utils import load_config, load_model_weights, use_channels_last
 from ..utils.fileio import write_json_atomic  # noqa: F401 (re-exported)
 from .onnx_runtime import is_onnx_file, use_onnxruntime
 from .train import adapt_to_device, build_runner, stop_loader_workers
@@ -138,10 +138,7 @@ def prepare_test_config(config: str, cfg_options: Optional[dict] = None,
             ``aug_test``, ``aug_scales``, ``aug_flip`` of
             :func:`apply_test_protocol`.
     """
-    cfg = load_config(config)
-    check_cfg_options(cfg, cfg_options)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+    cfg = load_config(config, cfg_options)
     if cfg.get('test_dataloader') is None or cfg.get('test_evaluator') is None:
         raise ConfigError(f'{config} has no test_dataloader / test_evaluator')
     cfg.launcher = launcher

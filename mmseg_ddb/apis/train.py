@@ -13,7 +13,6 @@ from mmseg.registry import MODELS
 from ..engine.runner import DDBRunner
 from ..errors import ConfigError
 from ..utils import (
-    check_cfg_options,
     check_gpu_id,
     check_state_dict,
     load_config,
@@ -110,10 +109,7 @@ def wrap_uda(cfg: Config) -> None:
 
 def prepare_train_config(args) -> Config:
     """Apply the command line of ``tools/train.py`` to its config."""
-    cfg = load_config(args.config)
-    check_cfg_options(cfg, args.cfg_options)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)
     cfg.launcher = args.launcher
     if args.work_dir:
         cfg.work_dir = args.work_dir

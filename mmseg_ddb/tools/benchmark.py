@@ -18,7 +18,7 @@ from mmengine.config import DictAction
 from ..apis import write_json_atomic
 from ..apis.benchmark import run_benchmark
 from ..errors import ConfigError
-from ..utils import check_cfg_options, load_config, user_errors_to_exit
+from ..utils import load_config, user_errors_to_exit
 
 
 def parse_args(argv=None):
@@ -69,10 +69,7 @@ def main(argv=None):
         raise ConfigError('--device cuda: no CUDA GPU visible')
     if args.threads:
         torch.set_num_threads(args.threads)
-    cfg = load_config(args.config)
-    check_cfg_options(cfg, args.cfg_options)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)
     res = run_benchmark(cfg, device, args.iters, args.warmup, args.amp,
                         args.batch_size, args.crop, args.loader_batches,
                         channels_last=args.channels_last,

@@ -15,7 +15,7 @@ import torch
 from mmengine.config import DictAction
 
 from ..apis import compute_prototypes, default_prototype_path, write_prototypes
-from ..utils import check_cfg_options, check_device, check_gpu_id, load_config, user_errors_to_exit
+from ..utils import check_device, check_gpu_id, load_config, user_errors_to_exit
 from ..utils.fileio import atomic_write, check_writable_dir
 
 
@@ -47,10 +47,7 @@ def parse_args(argv=None):
 @user_errors_to_exit
 def main(argv=None):
     args = parse_args(argv)
-    cfg = load_config(args.config)
-    check_cfg_options(cfg, args.cfg_options)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)
     out = args.out or default_prototype_path(args.config, args.postfix)
     device = args.device
     if device is None and torch.cuda.is_available():

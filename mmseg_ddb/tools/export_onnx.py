@@ -27,7 +27,7 @@ from ..apis import init_segmentor
 from ..apis.onnx_export import LABEL_DIFF_MAX, LOGIT_ATOL, export_onnx
 from ..apis.onnx_runtime import backend_speeds
 from ..errors import ConfigError
-from ..utils import check_cfg_options, load_config, user_errors_to_exit
+from ..utils import load_config, user_errors_to_exit
 from ..utils.fileio import write_json_atomic
 from .args import add_cfg_options
 
@@ -87,10 +87,7 @@ def default_shape(cfg) -> tuple:
 @user_errors_to_exit
 def main(argv=None):
     args = parse_args(argv)
-    cfg = load_config(args.config)
-    check_cfg_options(cfg, args.cfg_options)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)
     height, width = args.shape or default_shape(cfg)
     if min(height, width) < 1 or args.speed < 0:
         raise ConfigError('--shape and --speed must be positive')

@@ -7,14 +7,20 @@ from mmengine.config import Config
 from ..errors import ConfigError
 
 
-def load_config(path: str) -> Config:
-    """``Config.fromfile`` with a clear error for a missing or broken file."""
+def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
+    """``Config.fromfile`` with a clear error for a missing or broken file,
+    then the ``--cfg-options`` of a tool, checked by
+    :func:`check_cfg_options` and merged in."""
     if not osp.isfile(path):
         raise ConfigError(f'config file {path} not found')
     try:
-        return Config.fromfile(path)
+        cfg = Config.fromfile(path)
     except Exception as exc:  # syntax errors, bad _base_ paths, ...
         raise ConfigError(f'cannot load config {path}: {exc}') from exc
+    check_cfg_options(cfg, cfg_options)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    return cfg
 
 
 def _known_types() -> set:
