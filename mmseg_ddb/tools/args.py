@@ -12,6 +12,14 @@ def add_cfg_options(parser: argparse.ArgumentParser, example: str = '') -> None:
         help='override config keys' + (f', e.g. {example}' if example else ''))
 
 
+def add_trust_checkpoint(parser: argparse.ArgumentParser) -> None:
+    """``--trust-checkpoint``: the tools load checkpoints weights-only unless
+    the user vouches for the file."""
+    parser.add_argument('--trust-checkpoint', action='store_true',
+                        help='allow arbitrary unpickling of the checkpoint '
+                        '(only for files you trust)')
+
+
 def add_launcher(parser: argparse.ArgumentParser) -> None:
     """``--launcher`` and the ``--local_rank`` that older launchers pass."""
     parser.add_argument(

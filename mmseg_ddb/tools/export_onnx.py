@@ -29,7 +29,7 @@ from ..apis.onnx_runtime import backend_speeds
 from ..errors import ConfigError
 from ..utils import load_config, user_errors_to_exit
 from ..utils.fileio import write_json_atomic
-from .args import add_cfg_options
+from .args import add_cfg_options, add_trust_checkpoint
 
 
 def parse_args(argv=None):
@@ -63,7 +63,7 @@ def parse_args(argv=None):
                         '(default: their own defaults)')
     parser.add_argument('--json', help='write the check (and speed) '
                         'results to this JSON file')
-    parser.add_argument('--trust-checkpoint', action='store_true')
+    add_trust_checkpoint(parser)
     add_cfg_options(parser)
     return parser.parse_args(argv)
 

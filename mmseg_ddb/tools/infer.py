@@ -28,6 +28,7 @@ from ..errors import ConfigError, DataError
 from ..utils import check_device, user_errors_to_exit
 from ..utils.fileio import atomic_write, check_writable_dir
 from ..utils.images import overlay
+from .args import add_trust_checkpoint
 
 
 def parse_args(argv=None):
@@ -45,7 +46,7 @@ def parse_args(argv=None):
     parser.add_argument('--device', default=None)
     parser.add_argument('--amp', action='store_true',
                         help='bf16 autocast (fp16 on GPUs without bf16)')
-    parser.add_argument('--trust-checkpoint', action='store_true')
+    add_trust_checkpoint(parser)
     parser.add_argument('--video', action='store_true',
                         help='INPUT is a video (default: by its extension)')
     parser.add_argument('--frame-stride', type=int, default=1, metavar='K',

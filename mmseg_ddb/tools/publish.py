@@ -15,6 +15,7 @@ import os.path as osp
 
 from ..apis.publish import publish
 from ..utils import user_errors_to_exit
+from .args import add_trust_checkpoint
 
 
 def parse_args(argv=None):
@@ -31,9 +32,7 @@ def parse_args(argv=None):
     parser.add_argument('--teacher', action='store_true',
                         help='the EMA teacher of an ST checkpoint instead '
                         'of the student')
-    parser.add_argument('--trust-checkpoint', action='store_true',
-                        help='allow arbitrary unpickling of the checkpoint '
-                        '(only for files you trust)')
+    add_trust_checkpoint(parser)
     return parser.parse_args(argv)
 
 

@@ -26,7 +26,7 @@ from ..apis import (
 from ..apis.test import DEFAULT_AUG_SCALES, DEFAULT_SLIDE_CROP, DEFAULT_SLIDE_STRIDE
 from ..errors import ConfigError
 from ..utils import check_gpu_id, user_errors_to_exit
-from .args import add_cfg_options, add_launcher, parse_with_launcher
+from .args import add_cfg_options, add_launcher, add_trust_checkpoint, parse_with_launcher
 
 
 def parse_args(argv=None):
@@ -73,9 +73,7 @@ def parse_args(argv=None):
     parser.add_argument('--channels-last', action='store_true',
                         help='weights and inputs in channels_last memory '
                         'format (faster on many GPUs, with --amp above all)')
-    parser.add_argument('--trust-checkpoint', action='store_true',
-                        help='allow arbitrary unpickling of the checkpoint '
-                        '(only for files you trust)')
+    add_trust_checkpoint(parser)
     parser.add_argument('--gpu-id', type=int, default=None)
     add_cfg_options(parser)
     add_launcher(parser)
