@@ -12,6 +12,7 @@ from ...errors import CheckpointError
 from ...utils import load_model_weights, load_prototypes
 from ...utils.prototype_file import existing_path
 from .bridging import photometric_augment
+from .monitor import monitor_distillation
 from .prototypes import (
     ensemble_pseudo_label,
     rectification_weights,
@@ -75,6 +76,13 @@ class CrossPathDistillation(UDASegmentor):
             teachers' logits and features (hence the prototype distances)
             come from the autocast dtype; ``'fp32'``: from fp32.
         avg_non_ignore (bool): See :class:`UDASegmentor`.
+        monitor_pseudo_labels (bool): Score the teachers' labels against the
+            target's own labels (``models/uda/monitor.py``; needs
+            ``UDADataset(target_labels=True)``). Never in a loss. Logs
+            ``pl_<teacher name>_{acc,miou}`` (each teacher's own argmax),
+            ``pl_plain_{acc,miou}`` (the ensemble without rectification)
+            and ``pl_rectified_{acc,miou}`` (the label the student trains
+            on).
 
     Debug record (only when ``debug_wanted``, see :class:`UDASegmentor`):
     ``stage='ckd'``, ``target_image`` and ``augmented_image`` (normalised
@@ -109,10 +117,11 @@ class CrossPathDistillation(UDASegmentor):
                  blur_mode: str = 'horizontal',
                  teacher_precision: str = 'amp',
                  avg_non_ignore: bool = False,
+                 monitor_pseudo_labels: bool = False,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
         super().__init__(segmentor, avg_non_ignore, data_preprocessor,
-                         init_cfg)
+                         init_cfg, monitor_pseudo_labels)
         if not teachers:
             raise ValueError('CrossPathDistillation needs at least one '
                              'teacher (uda.teachers)')
@@ -144,6 +153,12 @@ class CrossPathDistillation(UDASegmentor):
         # saved with the checkpoint, so a resumed run uses the same ones
         self.register_buffer(
             'prototypes', torch.zeros(len(teachers), num_classes, dim))
+        self.build_monitor()
+
+    @property
+    def teacher_names(self):
+        return [str(spec.get('name', i)) for i, spec in
+                enumerate(self.teacher_specs)]
 
     def train(self, mode: bool = True):
         """Teachers stay in eval mode (running BN statistics)."""
@@ -231,6 +246,14 @@ class CrossPathDistillation(UDASegmentor):
         target_inputs = target['inputs']
         t_logits, t_probs, t_weights = self.teacher_outputs(target_inputs)
         labels, mean_probs = ensemble_pseudo_label(t_probs)
+        monitored = {}
+        truth = self.monitor_labels(target)
+        if truth is not None:
+            plain, _ = ensemble_pseudo_label([z.softmax(dim=1)
+                                              for z in t_logits])
+            monitored = monitor_distillation(
+                self.pl_monitor, self.teacher_names, t_logits, plain, labels,
+                truth)
         weight = None
         if self.use_pl_weight:
             weight = confidence_weight(mean_probs.max(dim=1)[0],
@@ -240,7 +263,8 @@ class CrossPathDistillation(UDASegmentor):
         augmented = photometric_augment(target_inputs, mean, std, **self.aug)
         student_logits = self.student_logits(augmented)
         losses = dict(loss_src=loss_src,
-                      loss_tgt=self.ce_loss(student_logits, labels, weight))
+                      loss_tgt=self.ce_loss(student_logits, labels, weight),
+                      **monitored)
         if weight is not None:
             losses['pseudo_quality'] = weight.detach().mean()
         if self.debug_wanted:
@@ -248,8 +272,7 @@ class CrossPathDistillation(UDASegmentor):
                 stage='ckd', target_image=target_inputs,
                 augmented_image=augmented, label=labels,
                 student_logits=student_logits,
-                teacher_names=[str(spec.get('name', i)) for i, spec in
-                               enumerate(self.teacher_specs)],
+                teacher_names=self.teacher_names,
                 **self.debug_teachers(t_logits, t_weights))
         if self.soft_distill:
             up = F.interpolate(student_logits, size=labels.shape[1:],

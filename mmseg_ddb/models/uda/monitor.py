@@ -1,0 +1,184 @@
+"""Pseudo-label monitoring: how right the labels a stage trains on are.
+
+Where the target training set has labels (the synthetic demo's, real
+Cityscapes' train split) and ``uda.monitor_pseudo_labels`` is on, the
+training steps compare the labels they train on with the target's own
+labels: per iteration two scalars per source of labels (pixel accuracy and
+mIoU of the batch, in %, to the log and TensorBoard), and a confusion matrix
+per source summed over the stage (per-class IoU at the end, written by
+``engine.PseudoLabelMonitorHook``). It is never part of a loss: it reads the
+labels the step has already made, draws no random number and copies nothing
+to the host.
+
+The target's labels travel in each target sample's ``MONITOR_FIELD``
+(``UDADataset(target_labels=True)``), a field no loss reads.
+"""
+from typing import Dict, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ...evaluation.iou import confusion_matrix, iou_from_confusion
+
+#: the target sample's field holding its labels for monitoring only
+MONITOR_FIELD = 'monitor_sem_seg'
+
+
+def monitor_labels(data_samples: Sequence, size: Tuple[int, int],
+                   ignore_index: int = 255) -> Optional[Tensor]:
+    """The target batch's monitoring labels [B, H, W] (long), padded at the
+    bottom and right with ``ignore_index`` to ``size`` as the preprocessor
+    pads the images; None when the samples carry none."""
+    if not data_samples or not all(MONITOR_FIELD in s for s in data_samples):
+        return None
+    labels = []
+    for sample in data_samples:
+        label = getattr(sample, MONITOR_FIELD).data[0].long()
+        pad_h, pad_w = size[0] - label.shape[0], size[1] - label.shape[1]
+        if pad_h or pad_w:
+            label = F.pad(label, (0, pad_w, 0, pad_h), value=ignore_index)
+        labels.append(label)
+    return torch.stack(labels)
+
+
+def batch_scores(conf: Tensor) -> Tuple[Tensor, Tensor]:
+    """Pixel accuracy and mIoU (both in %, 0-dim float tensors on ``conf``'s
+    device) of a [K, K] confusion matrix (rows: truth, columns: prediction).
+
+    The mIoU averages the classes whose union is not empty (mmseg's
+    ``nanmean``); both are NaN when the matrix counts no pixel.
+    """
+    conf = conf.double()
+    tp = conf.diagonal()
+    total = conf.sum()
+    union = conf.sum(0) + conf.sum(1) - tp
+    acc = tp.sum() / total
+    iou = torch.where(union > 0, tp / union.clamp(min=1),
+                      torch.full_like(tp, float('nan')))
+    return (100 * acc).float(), (100 * torch.nanmean(iou)).float()
+
+
+class PseudoLabelMonitor:
+    """Confusion matrices of the monitored label sources, summed over a
+    stage (on the labels' device), and the per-iteration scalars.
+
+    Args:
+        num_classes (int): Classes of the segmentor.
+        ignore_index (int): Label of unlabelled pixels.
+        threshold (float, optional): The stage's confidence threshold, kept
+            for the report.
+    """
+
+    def __init__(self, num_classes: int, ignore_index: int = 255,
+                 threshold: Optional[float] = None):
+        self.num_classes = num_classes
+        self.ignore_index = ignore_index
+        self.threshold = threshold
+        self.totals: Dict[str, Tensor] = {}
+
+    def add(self, name: str, pred: Tensor, label: Tensor,
+            keep: Optional[Tensor] = None) -> Dict[str, Tensor]:
+        """Count ``pred`` [B, H, W] against ``label`` [B, H, W] (only where
+        ``keep`` [B, H, W] is set, when given) into source ``name``.
+
+        Returns:
+            dict: ``pl_<name>_acc`` and ``pl_<name>_miou`` of this batch.
+        """
+        if keep is not None:
+            label = label.masked_fill(~keep, self.ignore_index)
+        conf = confusion_matrix(pred, label, self.num_classes,
+                                self.ignore_index)
+        if name in self.totals:
+            self.totals[name] += conf
+        else:
+            self.totals[name] = conf
+        acc, miou = batch_scores(conf)
+        return {f'pl_{name}_acc': acc, f'pl_{name}_miou': miou}
+
+    def state(self) -> Dict[str, Tensor]:
+        """The summed confusion matrices (for a checkpoint or the report)."""
+        return dict(self.totals)
+
+    def load_state(self, totals: Dict[str, Tensor]) -> None:
+        """Continue from ``totals`` (a resumed stage)."""
+        self.totals = {k: v.clone() for k, v in totals.items()}
+
+
+def monitor_self_training(monitor: PseudoLabelMonitor, logits: Tensor,
+                          pseudo: Tensor, label: Tensor,
+                          threshold: float) -> Dict[str, Tensor]:
+    """Stage 1: the EMA teacher's pseudo-labels ``pseudo`` [B, H, W] on all
+    labelled pixels (``teacher``) and on those at or above the confidence
+    ``threshold`` (``teacher_confident``), the confidence being the maximum
+    softmax probability of ``logits`` [B, C, H, W] as the step computes it.
+
+    Returns:
+        dict: the two sources' scalars and ``pl_confident_share``, the share
+        of the labelled pixels at or above the threshold.
+    """
+    confident = torch.softmax(logits.detach().float(), dim=1).amax(dim=1) \
+        >= threshold
+    out = monitor.add('teacher', pseudo, label)
+    out.update(monitor.add('teacher_confident', pseudo, label, confident))
+    labelled = label != monitor.ignore_index
+    out['pl_confident_share'] = (confident & labelled).sum() / \
+        labelled.sum().clamp(min=1)
+    return out
+
+
+def monitor_distillation(monitor: PseudoLabelMonitor,
+                         teacher_names: Sequence[str],
+                         teacher_logits: Sequence[Tensor], plain: Tensor,
+                         rectified: Tensor,
+                         label: Tensor) -> Dict[str, Tensor]:
+    """Stage 2: each teacher's own label (argmax of its logits, source
+    ``<name>``), the plain 50/50 ensemble before rectification (``plain``)
+    and the rectified ensemble the student trains on (``rectified``)."""
+    out = {}
+    for name, logits in zip(teacher_names, teacher_logits):
+        out.update(monitor.add(name, logits.argmax(dim=1), label))
+    out.update(monitor.add('plain', plain, label))
+    out.update(monitor.add('rectified', rectified, label))
+    return out
+
+
+#: per stage kind, the monitored source of the labels the student trains on
+#: (Stage 1 trains on every target pixel, weighted; Stage 2 on the
+#: rectified ensemble)
+TRAINED_ON = ('teacher', 'rectified')
+
+
+def monitor_report(totals: Dict[str, Tensor], classes: Sequence[str],
+                   threshold: Optional[float] = None) -> dict:
+    """The stage's pseudo-label report from its summed confusion matrices.
+
+    Returns:
+        dict: ``threshold``, ``trained_on`` (the source the student trained
+        on, see :data:`TRAINED_ON`), ``confident_share`` (Stage 1: the share
+        of labelled pixels at or above the threshold, else None) and
+        ``sources``: per source ``aAcc`` and ``mIoU`` (%), ``pixels`` (the
+        labelled pixels counted) and ``per_class`` (``{class: IoU %}``,
+        None for a class with an empty union).
+    """
+    sources = {}
+    for name, conf in totals.items():
+        conf = conf.detach().cpu().double().numpy()
+        scores = iou_from_confusion(conf)
+        sources[name] = dict(
+            aAcc=_percent(scores['aAcc']) if conf.sum() else None,
+            mIoU=_percent(scores['mIoU']), pixels=int(conf.sum()),
+            per_class={str(c): _percent(v)
+                       for c, v in zip(classes, scores['IoU'])})
+    share = None
+    if 'teacher' in totals and 'teacher_confident' in totals:
+        seen = int(totals['teacher'].sum())
+        share = int(totals['teacher_confident'].sum()) / seen if seen else None
+    trained_on = next((s for s in TRAINED_ON if s in sources), None)
+    return dict(threshold=threshold, trained_on=trained_on,
+                confident_share=share, sources=sources)
+
+
+def _percent(value) -> Optional[float]:
+    value = float(value)
+    return None if value != value else 100.0 * value
