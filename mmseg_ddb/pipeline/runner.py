@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Dict, List, Optional
 
+from ..engine.monitor_hook import MONITOR_FILE
 from ..errors import ConfigError
 from ..utils import load_config
 from ..utils.fileio import remove_stale_tmp, write_json_atomic
@@ -172,6 +173,11 @@ class PipelineRunner:
                                            port), log, stage.name, env)
         ckpt = self._last_checkpoint(stage)
         outputs = dict(checkpoint=dict(path=ckpt, sha256=sha256_file(ckpt)))
+        pseudo_labels = None
+        report = osp.join(self.stage_dir(stage), MONITOR_FILE)
+        if osp.isfile(report):  # a monitored stage (uda.monitor_pseudo_labels)
+            with open(report) as f:
+                pseudo_labels = json.load(f)
         metrics = None
         if stage.evaluate:
             out = osp.join(self.stage_dir(stage), 'metrics.json')
@@ -181,7 +187,8 @@ class PipelineRunner:
             with open(out) as f:
                 metrics = json.load(f)
             outputs['metrics'] = dict(path=out, sha256=sha256_file(out))
-        return dict(outputs=outputs, metrics=metrics)
+        return dict(outputs=outputs, metrics=metrics,
+                    pseudo_labels=pseudo_labels)
 
     def _run_prototypes(self, stage: Stage, inputs: dict,
                         env: Optional[dict]) -> dict:
@@ -224,7 +231,7 @@ class PipelineRunner:
                 label=stage.label, config=stage.config, signature=signature,
                 inputs=inputs, options=options, reason=reason,
                 started=time.strftime('%Y-%m-%d %H:%M:%S'), outputs={},
-                metrics=None)
+                metrics=None, pseudo_labels=None)
         try:
             if stage.kind == 'train':
                 result = self._run_train(
