@@ -274,3 +274,28 @@ def test_hook_writes_the_stage_report_and_resumes_the_sums(tmp_path):
     hook.after_load_checkpoint(runner, checkpoint)
     hook.before_train(runner)
     assert other.totals == {}
+
+
+def test_target_labels_can_name_the_label_folder(labelled_target):
+    named = uda_dataset(labelled_target, 'gtFine/train', seg_map_path=None)
+    np.random.seed(0)
+    sample = named[0]['target']['data_samples']
+    assert sample.get(MONITOR_FIELD).data.shape[-2:] == (32, 32)
+
+
+def test_the_cityscapes_recipe_keys_exist_in_the_real_configs():
+    """README's one-line recipe sets keys that the real configs have, so
+    tools/train.py's --cfg-options check accepts them; off by default."""
+    from conftest import REPO
+    from mmengine.config import Config
+
+    from mmseg_ddb.utils import check_cfg_options
+    for name in ('r1_st_cu', 'r1_ckd'):
+        cfg = Config.fromfile(osp.join(
+            REPO, 'configs', 'gtav2cityscapes',
+            f'{name}_dlv2_r101v1c_1x4_512x512_40k_gtav2cityscapes.py'))
+        assert cfg.uda.monitor_pseudo_labels is False
+        assert cfg.train_dataloader.dataset.target_labels is False
+        check_cfg_options(cfg, {'uda.monitor_pseudo_labels': True,
+                                'train_dataloader.dataset.target_labels':
+                                'gtFine/train'})

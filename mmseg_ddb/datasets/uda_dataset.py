@@ -1,6 +1,6 @@
 """Pairs of source and target samples for the UDA stages."""
 import copy
-from typing import List, Union
+from typing import List, Optional, Union
 
 import numpy as np
 from mmengine.dataset import ConcatDataset
@@ -20,20 +20,27 @@ def build_domain(cfg: Union[dict, List[dict]]):
     return DATASETS.build(cfg)
 
 
-def with_labels(cfg: Union[dict, List[dict]], where: str):
+def with_labels(cfg: Union[dict, List[dict]], where: str,
+                folder: Optional[str] = None):
     """A target dataset config (or list) that also loads its labels: a
     ``DDBLoadAnnotations`` right after the image is read (so every later
     transform, random ones included, moves the label with the image and
-    draws exactly the random numbers it draws without it). The config must
-    name its label folder (``data_prefix.seg_map_path``)."""
+    draws exactly the random numbers it draws without it). The label folder
+    is ``folder`` when given, else the config's ``data_prefix.seg_map_path``,
+    which must then be set."""
     if isinstance(cfg, (list, tuple)):
-        return [with_labels(c, f'{where}[{i}]') for i, c in enumerate(cfg)]
+        return [with_labels(c, f'{where}[{i}]', folder)
+                for i, c in enumerate(cfg)]
     cfg = copy.deepcopy(dict(cfg))
+    if folder:
+        cfg['data_prefix'] = dict(cfg.get('data_prefix') or {},
+                                  seg_map_path=folder)
     if not (cfg.get('data_prefix') or {}).get('seg_map_path'):
         raise ConfigError(
-            f'{where}: target_labels=True needs the target\'s label folder: '
-            f'set {where}.data_prefix.seg_map_path (e.g. \'gtFine/train\' '
-            'for Cityscapes)')
+            f'{where}: target_labels needs the target\'s label folder: set '
+            'train_dataloader.dataset.target_labels to it (e.g. '
+            f'\'gtFine/train\' for Cityscapes) or {where}.data_prefix.'
+            'seg_map_path')
     pipeline = list(cfg.get('pipeline') or [])
     if any('LoadAnnotations' in str(t.get('type')) for t in pipeline):
         return cfg
@@ -68,17 +75,21 @@ class UDADataset(Dataset):
     datasets on either side is concatenated and sampled uniformly.
 
     ``target_labels=True`` also loads the target's labels (its
-    ``data_prefix.seg_map_path``) for pseudo-label monitoring only
+    ``data_prefix.seg_map_path``; a folder name instead of True, e.g.
+    ``'gtFine/train'``, sets it) for pseudo-label monitoring only
     (``uda.monitor_pseudo_labels``): they travel in each target sample's
     ``monitor_sem_seg``, which no loss reads, and the images and crops are
     exactly those without them.
     """
 
-    def __init__(self, source, target, target_labels: bool = False):
+    def __init__(self, source, target,
+                 target_labels: Union[bool, str] = False):
         self.source = build_domain(source)
         self.target_labels = bool(target_labels)
         if self.target_labels:
-            target = with_labels(target, 'train_dataloader.dataset.target')
+            target = with_labels(
+                target, 'train_dataloader.dataset.target',
+                target_labels if isinstance(target_labels, str) else None)
         self.target = build_domain(target)
         self.metainfo = self.source.metainfo
 
