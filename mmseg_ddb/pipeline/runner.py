@@ -139,8 +139,12 @@ class PipelineRunner:
             out_key, {})
         return recorded.get('sha256') or sha256_file(path)
 
-    def options(self, stage: Stage, inputs: dict) -> Dict[str, str]:
-        return {k: inputs[v]['path'] for k, v in stage.wiring.items()}
+    def options(self, stage: Stage, inputs: dict) -> Dict[str, object]:
+        """The stage's ``--cfg-options``: its wired inputs' paths, then its
+        ``overrides`` (an ablation's switch)."""
+        options = {k: inputs[v]['path'] for k, v in stage.wiring.items()}
+        options.update(stage.overrides)
+        return options
 
     def signature(self, stage: Stage, inputs: dict, options: dict) -> str:
         return stage_signature(stage, inputs, options, self.prototype_epochs,
