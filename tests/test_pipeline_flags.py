@@ -86,7 +86,7 @@ def test_a_tie_is_no_regression_and_missing_values_flag_nothing():
     assert 'flag' not in format_summary(rows)
 
 
-def test_seed_summary_flags_on_the_means(crafted):
+def test_seed_summary_flags_on_the_means(crafted, tmp_path, capsys):
     one = crafted.write_summary()
     other = json.loads(json.dumps(one))
     for r in other['stages']:  # seed 1: R2 ST-ca far above R1 CKD
@@ -98,3 +98,20 @@ def test_seed_summary_flags_on_the_means(crafted):
     assert rows['r2_st_ca']['regressions'] == []  # mean above 34.86
     assert rows['r2_st_cu']['regressions'][0]['kind'] == 'start'
     assert rows['r1_ckd']['pl_mIoU_per_seed'] == [35.86, 35.86]
+    assert rows['r1_ckd']['pl_per_class_mean'] == dict(road=90.0,
+                                                       car=35.86)
+    assert rows['oracle']['pl_per_class_mean'] is None
+    from PIL import Image
+
+    from mmseg_ddb.pipeline.seeds import write_seed_summary
+    write_seed_summary(str(tmp_path), summary)
+    out = capsys.readouterr().out
+    assert '! R2 ST-cu ends below the model it started from' in out
+    line = next(ln for ln in out.splitlines() if ln.startswith('R1 CKD'))
+    assert line.split()[-1] == '35.86'
+    # the bars and the pseudo-label heat map (no per-class IoU here)
+    with_pl = Image.open(tmp_path / 'summary.png').size[1]
+    for r in summary['stages']:
+        r['pl_per_class_mean'] = None
+    write_seed_summary(str(tmp_path), summary)
+    assert Image.open(tmp_path / 'summary.png').size[1] < with_pl

@@ -84,18 +84,27 @@ def aggregate_seeds(config: str, summaries: Dict[int, dict]) -> dict:
         label = next(r['label'] for r in rows if r is not None)
         miou = [(r or {}).get('mIoU') for r in rows]
         gap = [(r or {}).get('gap_closed') for r in rows]
-        pl = [(trained_on((r or {}).get('pseudo_labels')) or {}).get('mIoU')
-              for r in rows]
+        pl_rows = [trained_on((r or {}).get('pseudo_labels')) for r in rows]
+        pl = [(p or {}).get('mIoU') for p in pl_rows]
         stages.append(dict(
             stage=name, label=label, mIoU_mean=_mean(miou),
             mIoU_std=_std(miou), mIoU_per_seed=miou,
             gap_closed_mean=_mean(gap), gap_closed_per_seed=gap,
             per_class_mean=_per_class_mean(rows),
             pl_mIoU_mean=_mean(pl), pl_mIoU_per_seed=pl,
+            pl_per_class_mean=_per_class_mean(pl_rows),
             compared_with=next((r.get('compared_with') for r in rows
                                 if r and r.get('compared_with')), None)))
     add_regressions(stages, key='mIoU_mean')
     return dict(config=config, seeds=seeds, stages=stages)
+
+
+def _mean_pseudo_labels(row: dict) -> Optional[dict]:
+    """A pseudo-label report of the means over seeds (for the heat map)."""
+    if row.get('pl_per_class_mean') is None:
+        return None
+    return dict(trained_on='mean', sources=dict(mean=dict(
+        mIoU=row.get('pl_mIoU_mean'), per_class=row['pl_per_class_mean'])))
 
 
 def format_seed_summary(summary: dict) -> str:
@@ -136,7 +145,9 @@ def write_seed_summary(work_dir: str, summary: dict) -> None:
     print(format_seed_summary(summary))
     rows = [dict(stage=r['stage'], label=r['label'], mIoU=r['mIoU_mean'],
                  mIoU_std=r['mIoU_std'], gap_closed=r['gap_closed_mean'],
-                 per_class=r['per_class_mean']) for r in summary['stages']]
+                 per_class=r['per_class_mean'],
+                 pseudo_labels=_mean_pseudo_labels(r))
+            for r in summary['stages']]
     if any(r['mIoU'] is not None for r in rows):
         plot_summary(rows, osp.join(work_dir, 'summary.png'))
 
