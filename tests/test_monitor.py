@@ -299,3 +299,18 @@ def test_the_cityscapes_recipe_keys_exist_in_the_real_configs():
         check_cfg_options(cfg, {'uda.monitor_pseudo_labels': True,
                                 'train_dataloader.dataset.target_labels':
                                 'gtFine/train'})
+
+
+def test_missing_target_labels_say_how_to_train_without_them(tmp_path):
+    from conftest import write_cityscapes, write_gta
+
+    from mmseg_ddb.errors import DataError
+    root = str(tmp_path)
+    write_gta(osp.join(root, 'gta'), 1)
+    write_cityscapes(osp.join(root, 'cs'), 1, split='train')
+    import os
+    for dirpath, _, files in os.walk(osp.join(root, 'cs', 'gtFine')):
+        for name in files:
+            os.remove(osp.join(dirpath, name))
+    with pytest.raises(DataError, match='target_labels'):
+        uda_dataset(root, True)

@@ -7,7 +7,7 @@ from mmengine.dataset import ConcatDataset
 from mmseg.registry import DATASETS
 from torch.utils.data import Dataset
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
 from ..models.uda.monitor import MONITOR_FIELD
 
 
@@ -90,7 +90,16 @@ class UDADataset(Dataset):
             target = with_labels(
                 target, 'train_dataloader.dataset.target',
                 target_labels if isinstance(target_labels, str) else None)
-        self.target = build_domain(target)
+        try:
+            self.target = build_domain(target)
+        except DataError as exc:
+            if not self.target_labels:
+                raise
+            raise DataError(
+                f'{exc} (train_dataloader.dataset.target_labels loads the '
+                "target's labels for pseudo-label monitoring only; set it "
+                'and uda.monitor_pseudo_labels to False to train without '
+                'them)') from exc
         self.metainfo = self.source.metainfo
 
     def __len__(self) -> int:
