@@ -20,6 +20,7 @@ from mmseg_ddb.models.uda.monitor import (
     monitor_report,
     monitor_self_training,
 )
+from mmseg_ddb.models.uda.teacher import pseudo_label_and_confidence
 from mmseg_ddb.utils import save_prototypes
 
 
@@ -29,10 +30,10 @@ def test_self_training_scores_on_a_hand_made_case():
     logits = torch.tensor([[[[10., 0.], [0., 0.]],
                             [[0., .5], [0., 0.]],
                             [[0., 0.], [10., 10.]]]])
-    pseudo = logits.argmax(1)
+    pseudo, confidence = pseudo_label_and_confidence(logits)
     truth = torch.tensor([[[0, 1], [1, 255]]])
     monitor = PseudoLabelMonitor(3, 255, threshold=0.968)
-    out = monitor_self_training(monitor, logits, pseudo, truth, 0.968)
+    out = monitor_self_training(monitor, confidence, pseudo, truth, 0.968)
     # all labelled pixels: 2 of 3 right; IoU 1, 1/2, 0 -> 50
     assert out['pl_teacher_acc'].item() == pytest.approx(200 / 3)
     assert out['pl_teacher_miou'].item() == pytest.approx(50.0)
@@ -41,7 +42,7 @@ def test_self_training_scores_on_a_hand_made_case():
     assert out['pl_teacher_confident_miou'].item() == pytest.approx(100 / 3)
     assert out['pl_confident_share'].item() == pytest.approx(2 / 3)
     # a second batch adds to the stage's matrices
-    monitor_self_training(monitor, logits, pseudo, truth, 0.968)
+    monitor_self_training(monitor, confidence, pseudo, truth, 0.968)
     assert monitor.totals['teacher'].tolist() == [[2, 0, 0], [0, 2, 2],
                                                   [0, 0, 0]]
     report = monitor_report(monitor.state(), ['a', 'b', 'c'], 0.968)
@@ -59,7 +60,7 @@ def test_self_training_scores_on_a_hand_made_case():
 
 def test_a_batch_without_labelled_pixels_scores_nan_not_zero():
     monitor = PseudoLabelMonitor(2)
-    out = monitor.add('x', torch.zeros(1, 2, 2, dtype=torch.long),
+    out = monitor.add(dict(x=torch.zeros(1, 2, 2, dtype=torch.long)),
                       torch.full((1, 2, 2), 255))
     assert torch.isnan(out['pl_x_acc']) and torch.isnan(out['pl_x_miou'])
     report = monitor_report(monitor.state(), ['a', 'b'])
@@ -243,7 +244,7 @@ def test_hook_writes_the_stage_report_and_resumes_the_sums(tmp_path):
 
     from mmseg_ddb.engine.monitor_hook import CHECKPOINT_KEY, MONITOR_FILE, PseudoLabelMonitorHook
     monitor = PseudoLabelMonitor(2, threshold=0.5)
-    monitor.add('teacher', torch.tensor([[0, 1]]), torch.tensor([[0, 0]]))
+    monitor.add(dict(teacher=torch.tensor([[0, 1]])), torch.tensor([[0, 0]]))
     model = torch.nn.Linear(1, 1)
     model.pl_monitor = monitor
     runner = SimpleNamespace(
@@ -259,7 +260,7 @@ def test_hook_writes_the_stage_report_and_resumes_the_sums(tmp_path):
     model.pl_monitor = fresh = PseudoLabelMonitor(2, threshold=0.5)
     hook.after_load_checkpoint(runner, checkpoint)
     hook.before_train(runner)
-    fresh.add('teacher', torch.tensor([[1, 1]]), torch.tensor([[1, 1]]))
+    fresh.add(dict(teacher=torch.tensor([[1, 1]])), torch.tensor([[1, 1]]))
     hook.after_train(runner)
     with open(osp.join(str(tmp_path), MONITOR_FILE)) as f:
         report = json.load(f)

@@ -197,11 +197,13 @@ class CrossPathDistillation(UDASegmentor):
         self.teachers.eval()
 
     @torch.no_grad()
-    def teacher_outputs(self, inputs: Tensor):
+    def teacher_outputs(self, inputs: Tensor, keep_softmax: bool = False):
         """Each teacher's logits and (rectified) probabilities on the clean
-        target, at input resolution (METHOD.md 2.5 step 2)."""
+        target, at input resolution (METHOD.md 2.5 step 2), and its
+        rectification weights; with ``keep_softmax`` also each teacher's
+        plain softmax (the one rectification multiplies, reused)."""
         size = inputs.shape[2:]
-        logits_list, probs_list, weights_list = [], [], []
+        logits_list, probs_list, weights_list, softmax_list = [], [], [], []
         for teacher, protos in zip(self.teachers, self.prototypes):
             # features stay at the decoder's resolution: the weights of
             # the features upsampled to the crop are computed without
@@ -211,21 +213,28 @@ class CrossPathDistillation(UDASegmentor):
             logits = F.interpolate(logits.float(), size=size,
                                    mode='bilinear',
                                    align_corners=teacher.align_corners)
+            softmax = None
             if self.proto_rectify:
                 weights = rectification_weights(
                     feats, protos, self.proto_temperature, size=size,
                     align_corners=teacher.align_corners)
                 if self.rectify_on_prob:
-                    probs = rectify_probabilities(
-                        logits.softmax(dim=1), weights, self.renormalize)
+                    softmax = logits.softmax(dim=1)
+                    probs = rectify_probabilities(softmax, weights,
+                                                  self.renormalize)
                 else:
                     probs = rectify_logits(logits, weights).softmax(dim=1)
             else:
                 weights = torch.ones_like(logits)
-                probs = logits.softmax(dim=1)
+                probs = softmax = logits.softmax(dim=1)
             logits_list.append(logits)
             probs_list.append(probs)
             weights_list.append(weights)
+            if keep_softmax:
+                softmax_list.append(logits.softmax(dim=1) if softmax is None
+                                    else softmax)
+        if keep_softmax:
+            return logits_list, probs_list, weights_list, softmax_list
         return logits_list, probs_list, weights_list
 
     @torch.no_grad()
@@ -244,16 +253,16 @@ class CrossPathDistillation(UDASegmentor):
     def loss(self, source: dict, target: dict) -> Dict[str, Tensor]:
         loss_src = self.source_loss(source)
         target_inputs = target['inputs']
-        t_logits, t_probs, t_weights = self.teacher_outputs(target_inputs)
+        truth = self.monitor_labels(target)
+        t_logits, t_probs, t_weights, *t_softmax = self.teacher_outputs(
+            target_inputs, keep_softmax=truth is not None)
         labels, mean_probs = ensemble_pseudo_label(t_probs)
         monitored = {}
-        truth = self.monitor_labels(target)
         if truth is not None:
-            plain, _ = ensemble_pseudo_label([z.softmax(dim=1)
-                                              for z in t_logits])
+            plain, _ = ensemble_pseudo_label(t_softmax[0])
             monitored = monitor_distillation(
-                self.pl_monitor, self.teacher_names, t_logits, plain, labels,
-                truth)
+                self.pl_monitor, self.teacher_names,
+                [z.argmax(dim=1) for z in t_logits], plain, labels, truth)
         weight = None
         if self.use_pl_weight:
             weight = confidence_weight(mean_probs.max(dim=1)[0],

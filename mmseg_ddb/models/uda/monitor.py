@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ...evaluation.iou import confusion_matrix, iou_from_confusion
+from ...evaluation.iou import iou_from_confusion
 
 #: the target sample's field holding its labels for monitoring only
 MONITOR_FIELD = 'monitor_sem_seg'
@@ -43,20 +43,21 @@ def monitor_labels(data_samples: Sequence, size: Tuple[int, int],
 
 
 def batch_scores(conf: Tensor) -> Tuple[Tensor, Tensor]:
-    """Pixel accuracy and mIoU (both in %, 0-dim float tensors on ``conf``'s
-    device) of a [K, K] confusion matrix (rows: truth, columns: prediction).
+    """Pixel accuracy and mIoU (both in %, float tensors on ``conf``'s
+    device) of confusion matrices [..., K, K] (rows: truth, columns:
+    prediction), one value per leading index.
 
     The mIoU averages the classes whose union is not empty (mmseg's
-    ``nanmean``); both are NaN when the matrix counts no pixel.
+    ``nanmean``); both are NaN when a matrix counts no pixel.
     """
     conf = conf.double()
-    tp = conf.diagonal()
-    total = conf.sum()
-    union = conf.sum(0) + conf.sum(1) - tp
-    acc = tp.sum() / total
+    tp = conf.diagonal(dim1=-2, dim2=-1)
+    total = conf.sum((-2, -1))
+    union = conf.sum(-2) + conf.sum(-1) - tp
+    acc = tp.sum(-1) / total
     iou = torch.where(union > 0, tp / union.clamp(min=1),
                       torch.full_like(tp, float('nan')))
-    return (100 * acc).float(), (100 * torch.nanmean(iou)).float()
+    return (100 * acc).float(), (100 * torch.nanmean(iou, dim=-1)).float()
 
 
 class PseudoLabelMonitor:
@@ -77,24 +78,41 @@ class PseudoLabelMonitor:
         self.threshold = threshold
         self.totals: Dict[str, Tensor] = {}
 
-    def add(self, name: str, pred: Tensor, label: Tensor,
-            keep: Optional[Tensor] = None) -> Dict[str, Tensor]:
-        """Count ``pred`` [B, H, W] against ``label`` [B, H, W] (only where
-        ``keep`` [B, H, W] is set, when given) into source ``name``.
+    def add(self, sources: Dict[str, Tensor], label: Tensor,
+            keep: Optional[Dict[str, Tensor]] = None) -> Dict[str, Tensor]:
+        """Count each source's prediction [B, H, W] against ``label``
+        [B, H, W] (only where ``keep[name]`` [B, H, W] is set, for the
+        sources ``keep`` names) into the source's matrix: one ``bincount``
+        for all of them.
 
         Returns:
-            dict: ``pl_<name>_acc`` and ``pl_<name>_miou`` of this batch.
+            dict: ``pl_<name>_acc`` and ``pl_<name>_miou`` of this batch,
+            per source.
         """
-        if keep is not None:
-            label = label.masked_fill(~keep, self.ignore_index)
-        conf = confusion_matrix(pred, label, self.num_classes,
-                                self.ignore_index)
-        if name in self.totals:
-            self.totals[name] += conf
-        else:
-            self.totals[name] = conf
+        k = self.num_classes
+        label = label.reshape(-1).long()
+        valid = (label >= 0) & (label < k) & (label != self.ignore_index)
+        base = label * k
+        index = []
+        for i, (name, pred) in enumerate(sources.items()):
+            counted = valid
+            if keep is not None and name in keep:
+                counted = valid & keep[name].reshape(-1)
+            index.append((base + pred.reshape(-1).long().clamp(0, k - 1) +
+                          i * k * k)[counted])
+        conf = torch.bincount(torch.cat(index),
+                              minlength=len(sources) * k * k).reshape(
+                                  len(sources), k, k)
         acc, miou = batch_scores(conf)
-        return {f'pl_{name}_acc': acc, f'pl_{name}_miou': miou}
+        out = {}
+        for i, name in enumerate(sources):
+            if name in self.totals:
+                self.totals[name] += conf[i]
+            else:
+                self.totals[name] = conf[i].clone()
+            out[f'pl_{name}_acc'] = acc[i]
+            out[f'pl_{name}_miou'] = miou[i]
+        return out
 
     def state(self) -> Dict[str, Tensor]:
         """The summed confusion matrices (for a checkpoint or the report)."""
@@ -105,22 +123,21 @@ class PseudoLabelMonitor:
         self.totals = {k: v.clone() for k, v in totals.items()}
 
 
-def monitor_self_training(monitor: PseudoLabelMonitor, logits: Tensor,
+def monitor_self_training(monitor: PseudoLabelMonitor, confidence: Tensor,
                           pseudo: Tensor, label: Tensor,
                           threshold: float) -> Dict[str, Tensor]:
     """Stage 1: the EMA teacher's pseudo-labels ``pseudo`` [B, H, W] on all
-    labelled pixels (``teacher``) and on those at or above the confidence
-    ``threshold`` (``teacher_confident``), the confidence being the maximum
-    softmax probability of ``logits`` [B, C, H, W] as the step computes it.
+    labelled pixels (``teacher``) and on those whose ``confidence`` (the
+    maximum softmax probability [B, H, W], as the step computes it) is at
+    or above ``threshold`` (``teacher_confident``).
 
     Returns:
         dict: the two sources' scalars and ``pl_confident_share``, the share
         of the labelled pixels at or above the threshold.
     """
-    confident = torch.softmax(logits.detach().float(), dim=1).amax(dim=1) \
-        >= threshold
-    out = monitor.add('teacher', pseudo, label)
-    out.update(monitor.add('teacher_confident', pseudo, label, confident))
+    confident = confidence >= threshold
+    out = monitor.add(dict(teacher=pseudo, teacher_confident=pseudo), label,
+                      keep=dict(teacher_confident=confident))
     labelled = label != monitor.ignore_index
     out['pl_confident_share'] = (confident & labelled).sum() / \
         labelled.sum().clamp(min=1)
@@ -129,18 +146,16 @@ def monitor_self_training(monitor: PseudoLabelMonitor, logits: Tensor,
 
 def monitor_distillation(monitor: PseudoLabelMonitor,
                          teacher_names: Sequence[str],
-                         teacher_logits: Sequence[Tensor], plain: Tensor,
+                         teacher_labels: Sequence[Tensor], plain: Tensor,
                          rectified: Tensor,
                          label: Tensor) -> Dict[str, Tensor]:
-    """Stage 2: each teacher's own label (argmax of its logits, source
-    ``<name>``), the plain 50/50 ensemble before rectification (``plain``)
-    and the rectified ensemble the student trains on (``rectified``)."""
-    out = {}
-    for name, logits in zip(teacher_names, teacher_logits):
-        out.update(monitor.add(name, logits.argmax(dim=1), label))
-    out.update(monitor.add('plain', plain, label))
-    out.update(monitor.add('rectified', rectified, label))
-    return out
+    """Stage 2: each teacher's own label (the argmax of its logits
+    [B, H, W], source ``<name>``), the plain 50/50 ensemble before
+    rectification (``plain``) and the rectified ensemble the student trains
+    on (``rectified``)."""
+    sources = dict(zip(teacher_names, teacher_labels))
+    sources.update(plain=plain, rectified=rectified)
+    return monitor.add(sources, label)
 
 
 #: per stage kind, the monitored source of the labels the student trains on

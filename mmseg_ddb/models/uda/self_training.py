@@ -12,9 +12,11 @@ from .bridging import MASK_KINDS, make_mask, mix, photometric_augment
 from .monitor import monitor_self_training
 from .teacher import (
     check_pseudo_weight,
+    confidence_weight,
     ema_alpha,
     ema_update_,
     mixed_label_and_weight,
+    pseudo_label_and_confidence,
     pseudo_label_and_weight,
 )
 from .uda_segmentor import (
@@ -218,14 +220,17 @@ class SelfTraining(UDASegmentor):
         if self.local_iter > 0:
             self.update_ema(self.local_iter)
         loss_src = self.source_loss(source)
-        logits = self.teacher_logits(target['inputs'])
-        pseudo, quality = pseudo_label_and_weight(
-            logits, self.pseudo_threshold, self.pseudo_weight)
+        # pseudo_label(), keeping the confidence for the monitor
+        pseudo, confidence = pseudo_label_and_confidence(
+            self.teacher_logits(target['inputs']))
+        quality = confidence_weight(confidence, self.pseudo_threshold,
+                                    self.pseudo_weight)
         monitored = {}
         truth = self.monitor_labels(target)
         if truth is not None:
             monitored = monitor_self_training(
-                self.pl_monitor, logits, pseudo, truth, self.pseudo_threshold)
+                self.pl_monitor, confidence, pseudo, truth,
+                self.pseudo_threshold)
         mixed, labels, weight = self.bridge(source, target['inputs'], pseudo,
                                             quality)
         student_logits = self.student_logits(mixed)
