@@ -3,12 +3,15 @@ run"): the ST and CKD training steps of the synthetic demo's network (its
 configs, batch 4 of 128x128 crops per domain, AdamW) timed with
 ``uda.monitor_pseudo_labels`` off and on, side by side.
 
-    python docs/measurements/monitor_cost.py [--steps 40] [--out cost.json]
+    python docs/measurements/monitor_cost.py [--steps 30] [--threads 1]
+        [--out cost.json]
 
 The two models of a stage have the same weights and get the same batches;
 after 3 warm-up steps each, the steps alternate (off, on, off, on, ...) and
-the overhead is the median of the paired ratios on/off, which a machine
-shared with other work disturbs least. The monitoring code alone (the
+the overhead is the median of the paired ratios on/off. Times are the
+process's CPU time (``time.process_time``, one torch thread by default),
+which other processes on a shared machine disturb far less than the wall
+clock. The monitoring code alone (the
 confusion matrices; CKD also the teachers' argmax and the plain ensemble) on
 the step's tensor shapes is timed too. Random images and labels: the cost
 does not depend on what the network has learnt. A record of a measurement, not a tool.
@@ -86,9 +89,9 @@ def time_steps(pairs, steps: int) -> dict:
     times = {'off': [], 'on': []}
     for i in range(steps):
         for name, (model, wrapper) in zip(('off', 'on'), pairs):
-            start = time.perf_counter()
+            start = time.process_time()
             model.train_step(batches[i % len(batches)], wrapper)
-            times[name].append(time.perf_counter() - start)
+            times[name].append(time.process_time() - start)
     ratios = [b / a for a, b in zip(times['off'], times['on'])]
     return dict(steps=steps, median_s_off=statistics.median(times['off']),
                 median_s_on=statistics.median(times['on']),
@@ -102,7 +105,6 @@ def time_monitor_code(repeats: int = 20) -> dict:
         monitor_distillation,
         monitor_self_training,
     )
-    from mmseg_ddb.models.uda.prototypes import ensemble_pseudo_label
     from mmseg_ddb.models.uda.teacher import pseudo_label_and_confidence
     g = torch.Generator().manual_seed(0)
     logits = [torch.randn(BATCH, 19, CROP, CROP, generator=g)
@@ -117,18 +119,16 @@ def time_monitor_code(repeats: int = 20) -> dict:
         monitor_self_training(monitor, confidence, labels, truth, 0.968)
 
     def ckd():  # the teachers' softmaxes are the step's own (reused)
-        plain, _ = ensemble_pseudo_label(softmax)
-        monitor_distillation(monitor, ['cu', 'ca'],
-                             [z.argmax(dim=1) for z in logits], plain, plain,
-                             truth)
+        monitor_distillation(monitor, ['cu', 'ca'], logits, softmax,
+                             labels, truth)
     out = {}
     for name, fn in (('st', st), ('ckd', ckd)):
         fn()
         runs = []
         for _ in range(repeats):
-            start = time.perf_counter()
+            start = time.process_time()
             fn()
-            runs.append(time.perf_counter() - start)
+            runs.append(time.process_time() - start)
         out[name] = statistics.median(runs)
     return out
 
@@ -136,8 +136,10 @@ def time_monitor_code(repeats: int = 20) -> dict:
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument('--steps', type=int, default=30)
+    parser.add_argument('--threads', type=int, default=1)
     parser.add_argument('--out')
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     results = dict(threads=torch.get_num_threads(),
                    st=time_steps(twins('st_cu_synthetic.py'), args.steps))
     with tempfile.TemporaryDirectory() as tmp:

@@ -259,10 +259,9 @@ class CrossPathDistillation(UDASegmentor):
         labels, mean_probs = ensemble_pseudo_label(t_probs)
         monitored = {}
         if truth is not None:
-            plain, _ = ensemble_pseudo_label(t_softmax[0])
             monitored = monitor_distillation(
-                self.pl_monitor, self.teacher_names,
-                [z.argmax(dim=1) for z in t_logits], plain, labels, truth)
+                self.pl_monitor, self.teacher_names, t_logits, t_softmax[0],
+                labels, truth)
         weight = None
         if self.use_pl_weight:
             weight = confidence_weight(mean_probs.max(dim=1)[0],

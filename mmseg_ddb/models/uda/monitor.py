@@ -42,6 +42,19 @@ def monitor_labels(data_samples: Sequence, size: Tuple[int, int],
     return torch.stack(labels)
 
 
+def hard_label(scores: Tensor) -> Tensor:
+    """``scores.argmax(dim=1)`` (the first maximum, as argmax) computed as
+    ``max(dim=1).indices``, which is several times faster on the CPU."""
+    return scores.max(dim=1).indices
+
+
+def plain_ensemble_label(softmax: Sequence[Tensor]) -> Tensor:
+    """The ensemble label without rectification: the argmax of the mean of
+    the teachers' softmaxes (``prototypes.ensemble_pseudo_label`` of the
+    unrectified probabilities)."""
+    return hard_label(torch.stack(list(softmax)).mean(dim=0))
+
+
 def batch_scores(conf: Tensor) -> Tuple[Tensor, Tensor]:
     """Pixel accuracy and mIoU (both in %, float tensors on ``conf``'s
     device) of confusion matrices [..., K, K] (rows: truth, columns:
@@ -146,15 +159,17 @@ def monitor_self_training(monitor: PseudoLabelMonitor, confidence: Tensor,
 
 def monitor_distillation(monitor: PseudoLabelMonitor,
                          teacher_names: Sequence[str],
-                         teacher_labels: Sequence[Tensor], plain: Tensor,
-                         rectified: Tensor,
+                         teacher_logits: Sequence[Tensor],
+                         teacher_softmax: Sequence[Tensor], rectified: Tensor,
                          label: Tensor) -> Dict[str, Tensor]:
     """Stage 2: each teacher's own label (the argmax of its logits
-    [B, H, W], source ``<name>``), the plain 50/50 ensemble before
-    rectification (``plain``) and the rectified ensemble the student trains
-    on (``rectified``)."""
-    sources = dict(zip(teacher_names, teacher_labels))
-    sources.update(plain=plain, rectified=rectified)
+    [B, C, H, W], source ``<name>``), the plain 50/50 ensemble of their
+    softmaxes before rectification (``plain``) and the rectified ensemble
+    the student trains on (``rectified`` [B, H, W])."""
+    sources = {name: hard_label(z)
+               for name, z in zip(teacher_names, teacher_logits)}
+    sources.update(plain=plain_ensemble_label(teacher_softmax),
+                   rectified=rectified)
     return monitor.add(sources, label)
 
 
