@@ -51,8 +51,12 @@ def hard_label(scores: Tensor) -> Tensor:
 def plain_ensemble_label(softmax: Sequence[Tensor]) -> Tensor:
     """The ensemble label without rectification: the argmax of the mean of
     the teachers' softmaxes (``prototypes.ensemble_pseudo_label`` of the
-    unrectified probabilities)."""
-    return hard_label(torch.stack(list(softmax)).mean(dim=0))
+    unrectified probabilities), taken on their sum (the same argmax; no
+    stacked copy)."""
+    total = softmax[0]
+    for probs in softmax[1:]:
+        total = total + probs
+    return hard_label(total)
 
 
 def batch_scores(conf: Tensor) -> Tuple[Tensor, Tensor]:
