@@ -65,16 +65,19 @@ def batch_scores(conf: Tensor) -> Tuple[Tensor, Tensor]:
     prediction), one value per leading index.
 
     The mIoU averages the classes whose union is not empty (mmseg's
-    ``nanmean``); both are NaN when a matrix counts no pixel.
+    ``nanmean``). Both are 0 when a matrix counts no pixel (a batch without
+    a confident pixel: its ``pl_confident_share`` is 0 too), so the log and
+    its smoothed windows stay finite; the stage report says None there.
     """
     conf = conf.double()
     tp = conf.diagonal(dim1=-2, dim2=-1)
     total = conf.sum((-2, -1))
     union = conf.sum(-2) + conf.sum(-1) - tp
-    acc = tp.sum(-1) / total
-    iou = torch.where(union > 0, tp / union.clamp(min=1),
-                      torch.full_like(tp, float('nan')))
-    return (100 * acc).float(), (100 * torch.nanmean(iou, dim=-1)).float()
+    acc = tp.sum(-1) / total.clamp(min=1)
+    present = union > 0
+    iou = (tp / union.clamp(min=1) * present).sum(-1) / \
+        present.sum(-1).clamp(min=1)
+    return (100 * acc).float(), (100 * iou).float()
 
 
 class PseudoLabelMonitor:
