@@ -628,6 +628,99 @@ def test_rerun_of_a_finished_pipeline_skips_every_stage(tiny_pipeline,
     assert seconds < 120, seconds  # no stage ran (each one takes seconds)
 
 
+def test_monitored_stages_report_their_pseudo_labels(killed_twice):
+    """The synthetic ST and CKD configs monitor their pseudo-labels: the
+    stage's report reaches the manifest and the summary."""
+    stages = killed_twice['final']['stages']
+    st = stages['r1_st_cu']['pseudo_labels']
+    assert st['trained_on'] == 'teacher' and st['threshold'] == 0.968
+    assert set(st['sources']) == {'teacher', 'teacher_confident'}
+    # 4 iterations x 2 target crops of 64x64 (a few pixels are unlabelled);
+    # r1_st_ca was killed after its checkpoint at 2 and resumed: its sums
+    # count the iterations before the kill too
+    for name in ('r1_st_cu', 'r1_st_ca'):
+        pixels = stages[name]['pseudo_labels']['sources']['teacher'][
+            'pixels']
+        assert 0.9 * 4 * 2 * 64 * 64 < pixels <= 4 * 2 * 64 * 64, name
+    assert 0 <= st['confident_share'] <= 1
+    ckd = stages['r1_ckd']['pseudo_labels']
+    assert ckd['trained_on'] == 'rectified'
+    assert set(ckd['sources']) == {'cu', 'ca', 'plain', 'rectified'}
+    assert stages['oracle']['pseudo_labels'] is None
+    with open(osp.join(killed_twice['work_dir'], 'summary.json')) as f:
+        rows = {r['stage']: r for r in json.load(f)['stages']}
+    assert rows['r1_ckd']['pseudo_labels'] == ckd
+    with open(osp.join(killed_twice['work_dir'], 'r1_st_cu',
+                       'stage.log')) as f:
+        assert 'pl_teacher_confident_miou' in f.read()  # the log's scalars
+
+
+def test_ablation_reruns_only_the_stages_the_switch_touches(tiny_pipeline,
+                                                           killed_twice):
+    """``--ablate uda.renormalize=True``: only r1_ckd (the one stage whose
+    config has the key) runs again, into WORK_DIR/ablations/<switch>, the
+    finished stages are reused, the summary gives its mIoU and the
+    difference from the default run; a rerun skips everything."""
+    work_dir = killed_twice['work_dir']
+    cfg, cwd = tiny_pipeline['pipeline'], tiny_pipeline['root']
+    base = read_manifest(work_dir)['stages']
+    res = run_pipeline(cfg, work_dir, '--ablate', 'uda.renormalize=True',
+                       cwd=cwd)
+    assert skipped_stages(res.stdout) == STAGES[:-1], res.stdout
+    out = osp.join(work_dir, 'ablations', 'uda.renormalize=True')
+    stages = read_manifest(out)['stages']
+    for name in STAGES[:-1]:  # reused: the finished run's files
+        assert stages[name] == base[name], name
+    ckd = stages['r1_ckd']
+    assert ckd['status'] == 'done' and ckd['options']['uda.renormalize']         is True
+    assert ckd['outputs']['checkpoint']['path'].startswith(out + os.sep)
+    assert ckd['signature'] != base['r1_ckd']['signature']
+    with open(osp.join(out, 'r1_ckd', 'stage.log')) as f:
+        assert 'uda.renormalize=True' in f.read()
+    with open(osp.join(work_dir, 'ablations', 'summary.json')) as f:
+        summary = json.load(f)
+    (ablation,) = summary['ablations']
+    assert ablation['options'] == {'uda.renormalize': True}
+    (row,) = ablation['stages']
+    ablated, default = ckd['metrics']['mIoU'], base['r1_ckd']['metrics'][
+        'mIoU']
+    assert row['stage'] == 'r1_ckd' and summary['seeds'] == [None]
+    assert row['mIoU_per_seed'] == [ablated]
+    assert row['default_per_seed'] == [default]
+    assert row['diff_per_seed'] == [pytest.approx(ablated - default)]
+    assert row['mIoU_std'] == 0.0
+    assert row['pl_mIoU_mean'] == ckd['pseudo_labels']['sources'][
+        'rectified']['mIoU']
+    with open(osp.join(work_dir, 'ablations', 'summary.md')) as f:
+        assert '| uda.renormalize=True | R1 CKD |' in f.read()
+    again = run_pipeline(cfg, work_dir, '--ablate', 'uda.renormalize=True',
+                         cwd=cwd)
+    assert skipped_stages(again.stdout) == STAGES, again.stdout
+    assert read_manifest(out)['stages'] == stages
+
+
+def test_ablation_refuses_a_key_no_stage_has(tiny_pipeline, killed_twice,
+                                             capsys):
+    spec = importlib.util.spec_from_file_location('ddb_pipeline', PIPELINE)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    work_dir = killed_twice['work_dir']
+    for args, said in ((['--ablate', 'uda.no_such_switch=1'],
+                        'no stage\'s config has uda.no_such_switch'),
+                       (['--ablate', 'renormalize'], 'expected KEY=VALUE'),
+                       (['--ablate-stages', 'r1_ckd'], 'needs --ablate')):
+        with pytest.raises(SystemExit) as exc:
+            tool.main([tiny_pipeline['pipeline'], '--work-dir', work_dir,
+                       '--gpus', '0', *args])
+        assert exc.value.code == 2, args
+        assert said in capsys.readouterr().err, args
+    fresh = str(osp.join(tiny_pipeline['root'], 'never_run'))
+    with pytest.raises(SystemExit):
+        tool.main([tiny_pipeline['pipeline'], '--work-dir', fresh, '--gpus',
+                   '0', '--ablate', 'uda.renormalize=True'])
+    assert 'run the pipeline first' in capsys.readouterr().err
+
+
 def test_changed_config_reruns_only_that_stage_and_says_why(tiny_pipeline,
                                                             killed_twice):
     work_dir = killed_twice['work_dir']

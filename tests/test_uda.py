@@ -501,7 +501,7 @@ def test_the_shipped_st_configs_defaults_reach_the_training_step(
     masks = Spy(monkeypatch, self_training, 'make_mask')
     augs = Spy(monkeypatch, self_training, 'photometric_augment')
     alphas = Spy(monkeypatch, self_training, 'ema_alpha')
-    labels = Spy(monkeypatch, self_training, 'pseudo_label_and_weight')
+    labels = Spy(monkeypatch, self_training, 'confidence_weight')
     for seed in (0, 2):
         st.loss(batch(seed=seed), batch(seed=seed + 1))
     assert masks.calls[0]['args'][0] == {'cu': 'cut', 'ca': 'class'}[path]
@@ -517,7 +517,7 @@ def test_the_shipped_st_configs_defaults_reach_the_training_step(
             bare.pseudo_weight) == (aug, 0.4, 0.99, 0.968, 'batch_ratio')
     assert [c['args'] for c in alphas.calls] == [(1, 0.99)]
     assert [c['args'][1:] for c in labels.calls] == [(0.968, 'batch_ratio')] * 2
-    assert labels.calls[0]['result'][1].shape == ()  # one weight per batch
+    assert labels.calls[0]['result'].shape == ()  # one weight per batch
 
 
 def test_the_shipped_ckd_configs_defaults_reach_the_training_step(

@@ -31,6 +31,9 @@ def uda_options(root, **extra):
         'train_dataloader.dataset.target.data_root': osp.join(root, 'cs'),
         'train_dataloader.dataset.target.data_prefix.img_path':
             'leftImg8bit/val',
+        # labels for the synthetic configs' pseudo-label monitoring
+        'train_dataloader.dataset.target.data_prefix.seg_map_path':
+            'gtFine/val',
         'train_dataloader.dataset.target.synthetic': None,
         'train_cfg.max_iters': 8,
         'train_cfg.val_interval': 8,

@@ -8,7 +8,8 @@ _base_ = [
     '../_base_/uda/ckd.py',
     '../_base_/synthetic_runtime.py',
 ]
-uda = dict(teachers=[
+# the teachers' labels scored against the target labels (monitoring only)
+uda = dict(monitor_pseudo_labels=True, teachers=[
     dict(name='cu',
          checkpoint='work_dirs/st_cu_daformer_mit-tiny_synthetic/iter_600.pth',
          prototypes='prototypes/synthetic_round1/synthetic_st-cu_mit-tiny.pth',

@@ -8,7 +8,8 @@ _base_ = [
     '../_base_/uda/ckd.py',
     '../_base_/synthetic_runtime.py',
 ]
-uda = dict(teachers=[
+# the teachers' labels scored against the target labels (monitoring only)
+uda = dict(monitor_pseudo_labels=True, teachers=[
     dict(name='cu',
          checkpoint='work_dirs/r2_st_cu_synthetic/iter_600.pth',
          prototypes='prototypes/synthetic_round2/synthetic_st-cu_dlv2.pth',

@@ -6,3 +6,6 @@ _base_ = [
     '../_base_/uda/st_classmix.py',
     '../_base_/synthetic_runtime.py',
 ]
+# score the teacher's pseudo-labels against the target labels (monitoring
+# only, never in a loss; README "Watching a run")
+uda = dict(monitor_pseudo_labels=True)

@@ -339,8 +339,9 @@ def on_synthetic_data(dl_cfg: dict, root: str, height: int = 1024,
                 'its real data with --loader-data config')
         node['data_root'] = osp.join(root, SYNTHETIC_LAYOUTS[kind])
         node['synthetic'] = dict(generator)
-        if kind != 'GTADataset':
-            node['data_prefix'] = dict(img_path='leftImg8bit/train')
+        if kind != 'GTADataset':  # with its labels (pseudo-label monitoring)
+            node['data_prefix'] = dict(img_path='leftImg8bit/train',
+                                       seg_map_path='gtFine/train')
     return dl_cfg
 
 

@@ -8,10 +8,12 @@ from .hooks import (
                     SafeCheckpointHook,
 )
 from .loops import DDBTestLoop
+from .monitor_hook import PseudoLabelMonitorHook
 from .optim import BF16OptimWrapper, auto_amp_optim_wrapper
 from .runner import DDBRunner
 
 __all__ = ['BF16OptimWrapper', 'DDBRunner', 'DDBTestLoop',
            'auto_amp_optim_wrapper', 'DeferredRuntimeInfoHook', 'FinalMetricsHook',
-           'NaNGuardHook', 'NonFiniteLossError', 'RNGStateHook',
+           'NaNGuardHook', 'NonFiniteLossError', 'PseudoLabelMonitorHook',
+           'RNGStateHook',
            'SafeCheckpointHook', 'UDADebugImageHook']

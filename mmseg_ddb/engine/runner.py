@@ -8,6 +8,9 @@ GPUs (DESIGN.md, device rules).
   Everything else is copied to where its parameter lives by the loaders.
 * ``setup_env`` applies ``env_cfg.tf32`` (TF32 matrix products and
   convolutions on Ampere and later; default on, see :func:`set_tf32`).
+* ``register_hooks`` adds :class:`PseudoLabelMonitorHook` unless the config
+  names one (it acts only on a stage with pseudo-label monitoring on, so no
+  config needs to list it and no stage's config changes).
 * ``set_randomness`` seeds every rank differently (``randomness.
   seed_per_rank``, default on) and makes ``deterministic=True`` run on GPUs:
   operations without a deterministic CUDA kernel (the bilinear upsampling
@@ -21,6 +24,8 @@ import torch
 from mmengine.dist import get_rank, get_world_size
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner, set_random_seed
+
+from .monitor_hook import PseudoLabelMonitorHook
 
 #: cuBLAS' setting for reproducible results (CUDA docs, "Results
 #: reproducibility"); read when cuBLAS starts, so set before the first product
@@ -104,6 +109,12 @@ class DDBRunner(Runner):
                        map_location=map_location)
         for optimizer in optimizers_of(self.optim_wrapper):
             step_counters_to_cpu(optimizer)
+
+    def register_hooks(self, default_hooks=None, custom_hooks=None) -> None:
+        super().register_hooks(default_hooks, custom_hooks)
+        if not any(isinstance(h, PseudoLabelMonitorHook)
+                   for h in self._hooks):
+            self.register_hook(PseudoLabelMonitorHook())
 
     def setup_env(self, env_cfg: dict) -> None:
         super().setup_env(env_cfg)

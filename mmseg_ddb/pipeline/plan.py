@@ -58,6 +58,9 @@ class Stage:
         shared: Trained once and used by every seed of ``--seeds``, with no
             seed of its own (``init.shared``: a fixed init, as downloaded
             ImageNet weights are).
+        overrides: ``{config key: value}`` set on the stage besides its
+            wiring (an ablation's switch, see :mod:`.ablate`); part of its
+            signature through the resolved config.
     """
     name: str
     kind: str
@@ -67,6 +70,7 @@ class Stage:
     wiring: Dict[str, str] = field(default_factory=dict)
     evaluate: bool = False
     shared: bool = False
+    overrides: Dict[str, object] = field(default_factory=dict)
 
 
 

@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Dict, List, Optional
 
+from ..engine.monitor_hook import MONITOR_FILE
 from ..errors import ConfigError
 from ..utils import load_config
 from ..utils.fileio import remove_stale_tmp, write_json_atomic
@@ -138,8 +139,12 @@ class PipelineRunner:
             out_key, {})
         return recorded.get('sha256') or sha256_file(path)
 
-    def options(self, stage: Stage, inputs: dict) -> Dict[str, str]:
-        return {k: inputs[v]['path'] for k, v in stage.wiring.items()}
+    def options(self, stage: Stage, inputs: dict) -> Dict[str, object]:
+        """The stage's ``--cfg-options``: its wired inputs' paths, then its
+        ``overrides`` (an ablation's switch)."""
+        options = {k: inputs[v]['path'] for k, v in stage.wiring.items()}
+        options.update(stage.overrides)
+        return options
 
     def signature(self, stage: Stage, inputs: dict, options: dict) -> str:
         return stage_signature(stage, inputs, options, self.prototype_epochs,
@@ -196,6 +201,11 @@ class PipelineRunner:
                                            port), log, stage.name, env)
         ckpt = self._last_checkpoint(stage)
         outputs = dict(checkpoint=dict(path=ckpt, sha256=sha256_file(ckpt)))
+        pseudo_labels = None
+        report = osp.join(self.stage_dir(stage), MONITOR_FILE)
+        if osp.isfile(report):  # a monitored stage (uda.monitor_pseudo_labels)
+            with open(report) as f:
+                pseudo_labels = json.load(f)
         metrics = None
         if stage.evaluate:
             metrics = self._final_validation(ckpt) \
@@ -207,7 +217,8 @@ class PipelineRunner:
                 with open(out) as f:
                     metrics = json.load(f)
             outputs['metrics'] = dict(path=out, sha256=sha256_file(out))
-        return dict(outputs=outputs, metrics=metrics)
+        return dict(outputs=outputs, metrics=metrics,
+                    pseudo_labels=pseudo_labels)
 
     def _run_prototypes(self, stage: Stage, inputs: dict,
                         env: Optional[dict]) -> dict:
@@ -250,7 +261,7 @@ class PipelineRunner:
                 label=stage.label, config=stage.config, signature=signature,
                 inputs=inputs, options=options, reason=reason,
                 started=time.strftime('%Y-%m-%d %H:%M:%S'), outputs={},
-                metrics=None)
+                metrics=None, pseudo_labels=None)
         try:
             if stage.kind == 'train':
                 result = self._run_train(

@@ -15,7 +15,15 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..utils.fileio import remove_stale_tmp, write_json_atomic
-from .report import flat_per_class, format_percent, plot_summary
+from .report import (
+    REGRESSION_MARKS,
+    add_regressions,
+    flat_per_class,
+    format_percent,
+    plot_summary,
+    regression_lines,
+    trained_on,
+)
 from .runner import PipelineRunner, default_work_dir
 
 
@@ -60,8 +68,11 @@ def aggregate_seeds(config: str, summaries: Dict[int, dict]) -> dict:
         seed, None where the seed has no mIoU or no such stage),
         ``gap_closed_mean``, ``gap_closed_per_seed`` and
         ``per_class_mean`` (``{class: mean IoU}``, None without flat
-        per-class values). Means and std are over the seeds with a value
-        (None when none has one).
+        per-class values), ``pl_mIoU_per_seed`` and ``pl_mIoU_mean`` (the
+        mIoU of the pseudo-labels a monitored stage trained on),
+        ``compared_with`` and ``regressions`` (``report.add_regressions``
+        on the means). Means and std are over the seeds with a value (None
+        when none has one).
     """
     seeds = list(summaries)
     by_seed = {s: {r['stage']: r for r in summaries[s].get('stages') or []}
@@ -73,12 +84,27 @@ def aggregate_seeds(config: str, summaries: Dict[int, dict]) -> dict:
         label = next(r['label'] for r in rows if r is not None)
         miou = [(r or {}).get('mIoU') for r in rows]
         gap = [(r or {}).get('gap_closed') for r in rows]
+        pl_rows = [trained_on((r or {}).get('pseudo_labels')) for r in rows]
+        pl = [(p or {}).get('mIoU') for p in pl_rows]
         stages.append(dict(
             stage=name, label=label, mIoU_mean=_mean(miou),
             mIoU_std=_std(miou), mIoU_per_seed=miou,
             gap_closed_mean=_mean(gap), gap_closed_per_seed=gap,
-            per_class_mean=_per_class_mean(rows)))
+            per_class_mean=_per_class_mean(rows),
+            pl_mIoU_mean=_mean(pl), pl_mIoU_per_seed=pl,
+            pl_per_class_mean=_per_class_mean(pl_rows),
+            compared_with=next((r.get('compared_with') for r in rows
+                                if r and r.get('compared_with')), None)))
+    add_regressions(stages, key='mIoU_mean')
     return dict(config=config, seeds=seeds, stages=stages)
+
+
+def _mean_pseudo_labels(row: dict) -> Optional[dict]:
+    """A pseudo-label report of the means over seeds (for the heat map)."""
+    if row.get('pl_per_class_mean') is None:
+        return None
+    return dict(trained_on='mean', sources=dict(mean=dict(
+        mIoU=row.get('pl_mIoU_mean'), per_class=row['pl_per_class_mean'])))
 
 
 def format_seed_summary(summary: dict) -> str:
@@ -91,15 +117,25 @@ def format_seed_summary(summary: dict) -> str:
     def num(value):
         return '-' if value is None else f'{value:.2f}'
 
-    lines = [f'{"stage":<{width}}  {"mIoU mean ± std":>15}  {seeds}  '
-             'gap closed', '-' * (width + 31 + len(seeds))]
+    monitored = any(r.get('pl_mIoU_mean') is not None for r in rows)
+    flagged = any(r.get('regressions') for r in rows)
+    head = f'{"stage":<{width}}  {"mIoU mean ± std":>15}  {seeds}  gap closed'
+    head += '  PL mIoU' if monitored else ''
+    head += '  flag' if flagged else ''
+    lines = [head, '-' * len(head)]
     for r in rows:
         mean = '-' if r['mIoU_mean'] is None else \
             f'{r["mIoU_mean"]:.2f} ± {r["mIoU_std"]:.2f}'
         per_seed = ' '.join(f'{num(v):>6}' for v in r['mIoU_per_seed'])
-        lines.append(f'{r["label"]:<{width}}  {mean:>15}  {per_seed}  '
-                     f'{format_percent(r["gap_closed_mean"]):>10}')
-    return '\n'.join(lines)
+        line = (f'{r["label"]:<{width}}  {mean:>15}  {per_seed}  '
+                f'{format_percent(r["gap_closed_mean"]):>10}')
+        if monitored:
+            line += f'  {num(r.get("pl_mIoU_mean")):>7}'
+        if flagged:
+            line += '  ' + ', '.join(REGRESSION_MARKS[g['kind']]
+                                     for g in r.get('regressions') or [])
+        lines.append(line.rstrip())
+    return '\n'.join(lines + regression_lines(rows))
 
 
 def write_seed_summary(work_dir: str, summary: dict) -> None:
@@ -109,7 +145,9 @@ def write_seed_summary(work_dir: str, summary: dict) -> None:
     print(format_seed_summary(summary))
     rows = [dict(stage=r['stage'], label=r['label'], mIoU=r['mIoU_mean'],
                  mIoU_std=r['mIoU_std'], gap_closed=r['gap_closed_mean'],
-                 per_class=r['per_class_mean']) for r in summary['stages']]
+                 per_class=r['per_class_mean'],
+                 pseudo_labels=_mean_pseudo_labels(r))
+            for r in summary['stages']]
     if any(r['mIoU'] is not None for r in rows):
         plot_summary(rows, osp.join(work_dir, 'summary.png'))
 

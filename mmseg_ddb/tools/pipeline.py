@@ -3,6 +3,7 @@
     python tools/ddb_pipeline.py PIPELINE_CONFIG [--work-dir DIR] [--gpus N]
         [--from STAGE] [--only STAGE] [--dry-run] [--launcher slurm]
         [--no-oracle] [--seeds S [S ...]]
+        [--ablate KEY=VALUE|ABLATIONS.py [...] [--ablate-stages STAGE ...]]
 
 Round 1: ST-cu and ST-ca, their prototypes, CKD; round 2: the same, the ST
 models starting from the round-1 CKD student. Each stage's checkpoint,
@@ -16,11 +17,19 @@ With ``--seeds 0 1 2`` the whole schedule runs once per seed into
 WORK_DIR/seed0/, WORK_DIR/seed1/, ... (each a complete pipeline work dir,
 every training stage given ``--seed``); WORK_DIR/summary.json and
 summary.png then report the mean and spread over the seeds.
+
+With ``--ablate uda.renormalize=True`` (or an ablation config listing
+several) the stages a switch touches rerun, from a finished WORK_DIR (per
+seed with ``--seeds``), into WORK_DIR/ablations/<switch>/, reusing every
+stage it does not touch; WORK_DIR/ablations/summary.{json,md} give each
+stage's mIoU mean and std, its difference from the default run per seed and
+the pseudo-label mIoU (see :mod:`mmseg_ddb.pipeline.ablate`).
 """
 import argparse
 
 from ..errors import ConfigError
 from ..pipeline import PipelineRunner, run_seeds
+from ..pipeline.ablate import load_ablations, run_ablations
 from ..utils import user_errors_to_exit
 
 
@@ -57,6 +66,14 @@ def parse_args(argv=None):
                         help='run the whole schedule once per seed, into '
                         'WORK_DIR/seed<S>/ (--seed S for every training '
                         'stage), and summarise over the seeds')
+    parser.add_argument('--ablate', nargs='+', metavar='KEY=VALUE',
+                        help='rerun the stages each switch touches (or an '
+                        'ablation config file listing several) from the '
+                        'finished work dir, into WORK_DIR/ablations/')
+    parser.add_argument('--ablate-stages', nargs='+', metavar='STAGE',
+                        help='the stages --ablate sets its switch on '
+                        '(default: every adaptation stage whose config has '
+                        'the key); later stages rerun as their inputs change')
     parser.add_argument('--dry-run', action='store_true',
                         help='print the stage plan with inputs and outputs')
     parser.add_argument('--verbose', action='store_true',
@@ -69,6 +86,11 @@ def main(argv=None):
     args = parse_args(argv)
     if args.start and args.only:
         raise ConfigError('--from and --only exclude each other')
+    if args.ablate_stages and not args.ablate:
+        raise ConfigError('--ablate-stages needs --ablate')
+    if args.ablate and (args.start or args.only or args.dry_run):
+        raise ConfigError('--ablate runs from a finished work dir: without '
+                          '--from, --only or --dry-run')
     if args.gpus > 0:
         import torch
         if torch.cuda.is_available() and \
@@ -83,6 +105,10 @@ def main(argv=None):
                        parallel_paths=args.parallel_paths,
                        verbose=args.verbose, amp=args.amp,
                        channels_last=args.channels_last, oracle=args.oracle)
+    if args.ablate:
+        return run_ablations(args.config, args.work_dir,
+                             load_ablations(args.ablate), seeds=args.seeds,
+                             stages=args.ablate_stages, **runner_args)
     if args.seeds:
         return run_seeds(args.config, args.work_dir, args.seeds,
                          start=args.start, only=args.only,

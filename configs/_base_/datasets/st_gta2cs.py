@@ -9,7 +9,10 @@ train_dataloader = dict(
     dataset=dict(
         type='UDADataset',
         source=_base_.gta_train,
-        target=_base_.cityscapes_train))
+        target=_base_.cityscapes_train,
+        # labels of the target for pseudo-label monitoring only (README
+        # "Watching a run"): 'gtFine/train' for the Cityscapes train split
+        target_labels=False))
 val_dataloader = dict(
     batch_size=1,
     num_workers=4,

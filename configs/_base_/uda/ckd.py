@@ -21,4 +21,6 @@ uda = dict(
     blur_prob=0.5,
     sigma_range=(0.15, 1.15),
     blur_mode='horizontal',    # original 1xK blur (METHOD.md 6.1)
-    avg_non_ignore=False)
+    avg_non_ignore=False,
+    monitor_pseudo_labels=False)  # score the teachers' labels against the
+                               # target labels (monitoring only, no loss)

@@ -15,4 +15,6 @@ uda = dict(
     sigma_range=(0.15, 1.15),
     blur_mode='horizontal',    # original 1xK blur (METHOD.md 6.1); '2d' fixes it
     avg_non_ignore=False,      # original: mean over all pixels (METHOD.md 6.13)
-    distilled_model_path=None)  # round 2: the round-1 CKD checkpoint
+    distilled_model_path=None,  # round 2: the round-1 CKD checkpoint
+    monitor_pseudo_labels=False)  # score the pseudo-labels against the
+                               # target labels (monitoring only, no loss)

@@ -12,6 +12,7 @@ from ...errors import CheckpointError
 from ...utils import load_model_weights, load_prototypes
 from ...utils.prototype_file import existing_path
 from .bridging import photometric_augment
+from .monitor import monitor_distillation
 from .prototypes import (
     ensemble_pseudo_label,
     rectification_weights,
@@ -75,6 +76,13 @@ class CrossPathDistillation(UDASegmentor):
             teachers' logits and features (hence the prototype distances)
             come from the autocast dtype; ``'fp32'``: from fp32.
         avg_non_ignore (bool): See :class:`UDASegmentor`.
+        monitor_pseudo_labels (bool): Score the teachers' labels against the
+            target's own labels (``models/uda/monitor.py``; needs
+            ``UDADataset(target_labels=True)``). Never in a loss. Logs
+            ``pl_<teacher name>_{acc,miou}`` (each teacher's own argmax),
+            ``pl_plain_{acc,miou}`` (the ensemble without rectification)
+            and ``pl_rectified_{acc,miou}`` (the label the student trains
+            on).
 
     Debug record (only when ``debug_wanted``, see :class:`UDASegmentor`):
     ``stage='ckd'``, ``target_image`` and ``augmented_image`` (normalised
@@ -109,10 +117,11 @@ class CrossPathDistillation(UDASegmentor):
                  blur_mode: str = 'horizontal',
                  teacher_precision: str = 'amp',
                  avg_non_ignore: bool = False,
+                 monitor_pseudo_labels: bool = False,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
         super().__init__(segmentor, avg_non_ignore, data_preprocessor,
-                         init_cfg)
+                         init_cfg, monitor_pseudo_labels)
         if not teachers:
             raise ValueError('CrossPathDistillation needs at least one '
                              'teacher (uda.teachers)')
@@ -144,6 +153,12 @@ class CrossPathDistillation(UDASegmentor):
         # saved with the checkpoint, so a resumed run uses the same ones
         self.register_buffer(
             'prototypes', torch.zeros(len(teachers), num_classes, dim))
+        self.build_monitor()
+
+    @property
+    def teacher_names(self):
+        return [str(spec.get('name', i)) for i, spec in
+                enumerate(self.teacher_specs)]
 
     def train(self, mode: bool = True):
         """Teachers stay in eval mode (running BN statistics)."""
@@ -182,11 +197,13 @@ class CrossPathDistillation(UDASegmentor):
         self.teachers.eval()
 
     @torch.no_grad()
-    def teacher_outputs(self, inputs: Tensor):
+    def teacher_outputs(self, inputs: Tensor, keep_softmax: bool = False):
         """Each teacher's logits and (rectified) probabilities on the clean
-        target, at input resolution (METHOD.md 2.5 step 2)."""
+        target, at input resolution (METHOD.md 2.5 step 2), and its
+        rectification weights; with ``keep_softmax`` also each teacher's
+        plain softmax (the one rectification multiplies, reused)."""
         size = inputs.shape[2:]
-        logits_list, probs_list, weights_list = [], [], []
+        logits_list, probs_list, weights_list, softmax_list = [], [], [], []
         for teacher, protos in zip(self.teachers, self.prototypes):
             # features stay at the decoder's resolution: the weights of
             # the features upsampled to the crop are computed without
@@ -196,21 +213,28 @@ class CrossPathDistillation(UDASegmentor):
             logits = F.interpolate(logits.float(), size=size,
                                    mode='bilinear',
                                    align_corners=teacher.align_corners)
+            softmax = None
             if self.proto_rectify:
                 weights = rectification_weights(
                     feats, protos, self.proto_temperature, size=size,
                     align_corners=teacher.align_corners)
                 if self.rectify_on_prob:
-                    probs = rectify_probabilities(
-                        logits.softmax(dim=1), weights, self.renormalize)
+                    softmax = logits.softmax(dim=1)
+                    probs = rectify_probabilities(softmax, weights,
+                                                  self.renormalize)
                 else:
                     probs = rectify_logits(logits, weights).softmax(dim=1)
             else:
                 weights = torch.ones_like(logits)
-                probs = logits.softmax(dim=1)
+                probs = softmax = logits.softmax(dim=1)
             logits_list.append(logits)
             probs_list.append(probs)
             weights_list.append(weights)
+            if keep_softmax:
+                softmax_list.append(logits.softmax(dim=1) if softmax is None
+                                    else softmax)
+        if keep_softmax:
+            return logits_list, probs_list, weights_list, softmax_list
         return logits_list, probs_list, weights_list
 
     @torch.no_grad()
@@ -229,8 +253,15 @@ class CrossPathDistillation(UDASegmentor):
     def loss(self, source: dict, target: dict) -> Dict[str, Tensor]:
         loss_src = self.source_loss(source)
         target_inputs = target['inputs']
-        t_logits, t_probs, t_weights = self.teacher_outputs(target_inputs)
+        truth = self.monitor_labels(target)
+        t_logits, t_probs, t_weights, *t_softmax = self.teacher_outputs(
+            target_inputs, keep_softmax=truth is not None)
         labels, mean_probs = ensemble_pseudo_label(t_probs)
+        monitored = {}
+        if truth is not None:
+            monitored = monitor_distillation(
+                self.pl_monitor, self.teacher_names, t_logits, t_softmax[0],
+                labels, truth)
         weight = None
         if self.use_pl_weight:
             weight = confidence_weight(mean_probs.max(dim=1)[0],
@@ -240,7 +271,8 @@ class CrossPathDistillation(UDASegmentor):
         augmented = photometric_augment(target_inputs, mean, std, **self.aug)
         student_logits = self.student_logits(augmented)
         losses = dict(loss_src=loss_src,
-                      loss_tgt=self.ce_loss(student_logits, labels, weight))
+                      loss_tgt=self.ce_loss(student_logits, labels, weight),
+                      **monitored)
         if weight is not None:
             losses['pseudo_quality'] = weight.detach().mean()
         if self.debug_wanted:
@@ -248,8 +280,7 @@ class CrossPathDistillation(UDASegmentor):
                 stage='ckd', target_image=target_inputs,
                 augmented_image=augmented, label=labels,
                 student_logits=student_logits,
-                teacher_names=[str(spec.get('name', i)) for i, spec in
-                               enumerate(self.teacher_specs)],
+                teacher_names=self.teacher_names,
                 **self.debug_teachers(t_logits, t_weights))
         if self.soft_distill:
             up = F.interpolate(student_logits, size=labels.shape[1:],

@@ -9,11 +9,14 @@ from torch import Tensor, nn
 from ...utils import load_model_weights
 from ...utils.prototype_file import existing_path
 from .bridging import MASK_KINDS, make_mask, mix, photometric_augment
+from .monitor import monitor_self_training
 from .teacher import (
     check_pseudo_weight,
+    confidence_weight,
     ema_alpha,
     ema_update_,
     mixed_label_and_weight,
+    pseudo_label_and_confidence,
     pseudo_label_and_weight,
 )
 from .uda_segmentor import (
@@ -71,6 +74,12 @@ class SelfTraining(UDASegmentor):
             teacher labels in the autocast dtype; ``'fp32'``: in fp32
             (:data:`TEACHER_PRECISIONS`).
         avg_non_ignore (bool): See :class:`UDASegmentor`.
+        monitor_pseudo_labels (bool): Score the EMA teacher's pseudo-labels
+            against the target's own labels (``models/uda/monitor.py``;
+            needs ``UDADataset(target_labels=True)``). Never in a loss.
+            Logs ``pl_teacher_{acc,miou}`` (all labelled pixels),
+            ``pl_teacher_confident_{acc,miou}`` (those at or above
+            ``pseudo_threshold``) and ``pl_confident_share``.
 
     Debug record (only when ``debug_wanted``, see :class:`UDASegmentor`):
     ``stage='st'``, ``source_image``, ``target_image`` and ``mixed_image``
@@ -97,10 +106,11 @@ class SelfTraining(UDASegmentor):
                  distilled_model_path: Optional[str] = None,
                  teacher_precision: str = 'amp',
                  avg_non_ignore: bool = False,
+                 monitor_pseudo_labels: bool = False,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
         super().__init__(segmentor, avg_non_ignore, data_preprocessor,
-                         init_cfg)
+                         init_cfg, monitor_pseudo_labels)
         for name, value, valid in (('mask', mask, MASK_KINDS),
                                    ('teacher_bn', teacher_bn,
                                     TEACHER_BN_MODES)):
@@ -121,6 +131,7 @@ class SelfTraining(UDASegmentor):
                                                          'SelfTraining')
         self.model = build_segmentor(segmentor)
         self.ema_model = build_segmentor(segmentor, frozen=True)
+        self.build_monitor(pseudo_threshold)
         # iterations done; saved with the weights so a resumed run continues
         # the EMA schedule instead of re-initialising it (METHOD.md 6.11)
         self.local_iter = 0
@@ -173,9 +184,8 @@ class SelfTraining(UDASegmentor):
 
     # -- the step (METHOD.md 2.3) --------------------------------------------
     @torch.no_grad()
-    def pseudo_label(self, target_inputs: Tensor):
-        """EMA teacher's hard label and its weight on the target (a batch
-        scalar or per-pixel, by ``pseudo_weight``)."""
+    def teacher_logits(self, target_inputs: Tensor) -> Tensor:
+        """The EMA teacher's logits on the clean target, at input size."""
         set_teacher_mode(self.ema_model, self.teacher_bn)
         with self.teacher_autocast(target_inputs):
             logits = self.ema_model.encode_decode(
@@ -183,7 +193,14 @@ class SelfTraining(UDASegmentor):
                 target_inputs.shape[0])
         if self.debug_wanted:
             self.record_debug(confidence=logits.softmax(dim=1).amax(dim=1))
-        return pseudo_label_and_weight(logits, self.pseudo_threshold,
+        return logits
+
+    @torch.no_grad()
+    def pseudo_label(self, target_inputs: Tensor):
+        """EMA teacher's hard label and its weight on the target (a batch
+        scalar or per-pixel, by ``pseudo_weight``)."""
+        return pseudo_label_and_weight(self.teacher_logits(target_inputs),
+                                       self.pseudo_threshold,
                                        self.pseudo_weight)
 
     def bridge(self, source: dict, target_inputs: Tensor,
@@ -203,7 +220,17 @@ class SelfTraining(UDASegmentor):
         if self.local_iter > 0:
             self.update_ema(self.local_iter)
         loss_src = self.source_loss(source)
-        pseudo, quality = self.pseudo_label(target['inputs'])
+        # pseudo_label(), keeping the confidence for the monitor
+        pseudo, confidence = pseudo_label_and_confidence(
+            self.teacher_logits(target['inputs']))
+        quality = confidence_weight(confidence, self.pseudo_threshold,
+                                    self.pseudo_weight)
+        monitored = {}
+        truth = self.monitor_labels(target)
+        if truth is not None:
+            monitored = monitor_self_training(
+                self.pl_monitor, confidence, pseudo, truth,
+                self.pseudo_threshold)
         mixed, labels, weight = self.bridge(source, target['inputs'], pseudo,
                                             quality)
         student_logits = self.student_logits(mixed)
@@ -216,4 +243,4 @@ class SelfTraining(UDASegmentor):
         # the share of confident target pixels (the weight itself in the
         # original's batch_ratio mode)
         return dict(loss_src=loss_src, loss_mix=loss_mix,
-                    pseudo_quality=quality.detach().mean())
+                    pseudo_quality=quality.detach().mean(), **monitored)

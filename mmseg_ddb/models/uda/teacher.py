@@ -102,9 +102,17 @@ def pseudo_label_and_weight(logits: Tensor, threshold: float = 0.968,
         tuple[Tensor, Tensor]: Labels [B, H, W] (long, the argmax) and the weight in
         [0, 1]: a 0-dim float tensor (``'batch_ratio'``) or [B, H, W] (``'pixel'``).
     """
+    labels, max_prob = pseudo_label_and_confidence(logits)
+    return labels, confidence_weight(max_prob, threshold, mode)
+
+
+def pseudo_label_and_confidence(logits: Tensor) -> Tuple[Tensor, Tensor]:
+    """Hard pseudo-labels [B, H, W] (long, the argmax) and their confidence
+    (the maximum softmax probability, float [B, H, W]) of teacher logits
+    [B, C, H, W], computed in fp32."""
     probs = torch.softmax(logits.detach().float(), dim=1)
     max_prob, labels = probs.max(dim=1)
-    return labels, confidence_weight(max_prob, threshold, mode)
+    return labels, max_prob
 
 
 def mixed_label_and_weight(mask: Tensor, source_labels: Tensor, pseudo_labels: Tensor,

@@ -30,8 +30,10 @@ from mmseg.registry import MODELS
 from mmseg.utils import ConfigType, SampleList
 from torch import Tensor, nn
 
+from ...errors import ConfigError
 from ..losses import weighted_cross_entropy
 from .bridging import BLUR_MODES
+from .monitor import MONITOR_FIELD, PseudoLabelMonitor, monitor_labels
 
 
 def build_segmentor(cfg: ConfigType, frozen: bool = False) -> nn.Module:
@@ -99,6 +101,9 @@ class UDASegmentor(BaseModel):
         data_preprocessor (dict, optional): Used only if the segmentor has
             none; its type becomes ``UDADataPreProcessor`` either way.
         init_cfg (dict, optional): Initialisation config.
+        monitor_pseudo_labels (bool): Score the labels the stage trains on
+            against the target's own labels (``monitor.py``); the
+            subclass builds ``pl_monitor`` with :meth:`build_monitor`.
     """
 
     #: attribute of the evaluated model (the checkpoint prefix)
@@ -106,7 +111,8 @@ class UDASegmentor(BaseModel):
 
     def __init__(self, segmentor: ConfigType, avg_non_ignore: bool = False,
                  data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None):
+                 init_cfg: Optional[dict] = None,
+                 monitor_pseudo_labels: bool = False):
         # the segmentor's own preprocessor wins: mmengine's Runner passes the
         # config's top-level `data_preprocessor` variable as a default, which
         # a base file may have left at another crop size
@@ -119,6 +125,33 @@ class UDASegmentor(BaseModel):
         # set by the debug-image hook for the steps it draws (see above)
         self.debug_wanted = False
         self.debug_record: Optional[dict] = None
+        self.monitor_pseudo_labels = bool(monitor_pseudo_labels)
+        #: the stage's pseudo-label monitor (None when monitoring is off)
+        self.pl_monitor: Optional[PseudoLabelMonitor] = None
+
+    def build_monitor(self, threshold: Optional[float] = None) -> None:
+        """Create ``pl_monitor`` when monitoring is on (after the student
+        exists: it gives the classes and the ignore index)."""
+        if self.monitor_pseudo_labels:
+            self.pl_monitor = PseudoLabelMonitor(
+                self.student.decode_head.num_classes, self.ignore_index,
+                threshold)
+
+    def monitor_labels(self, target: dict) -> Optional[Tensor]:
+        """The target batch's own labels [B, H, W] when monitoring is on,
+        else None (never read by a loss)."""
+        if self.pl_monitor is None:
+            return None
+        labels = monitor_labels(target['data_samples'],
+                                tuple(target['inputs'].shape[2:]),
+                                self.ignore_index)
+        if labels is None:
+            raise ConfigError(
+                'uda.monitor_pseudo_labels=True, but the target batch has no '
+                f'labels ({MONITOR_FIELD}): set train_dataloader.dataset.'
+                'target_labels=True (the target training set needs labels), '
+                'or turn monitoring off')
+        return labels
 
     @property
     def student(self) -> nn.Module:
