@@ -7,13 +7,13 @@ import json
 import os
 import os.path as osp
 import shutil
-import subprocess
 import sys
 
 import cv2
 import numpy as np
 import pytest
 import torch
+import warm_tools
 from conftest import (
     ACDC_CONDITIONS,
     ADVERSE_H,
@@ -357,12 +357,10 @@ def cli_runs(tmp_path_factory):
         cmd = [sys.executable, TEST, config, ckpt, '--eval', 'mIoU',
                '--metrics-out', out, '--work-dir', str(tmp / f'w_{name}'),
                '--cfg-options', *cfg_option_args(opts)]
-        procs[name] = (subprocess.Popen(
-            cmd, cwd=str(tmp), env=ENV, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True), out)
+        procs[name] = (warm_tools.shared(ENV).start(cmd, str(tmp)), out)
     results = {}
     for name, (proc, out) in procs.items():
-        stdout, stderr = proc.communicate(timeout=300)
+        stdout, stderr = proc.communicate(300)
         assert proc.returncode == 0, f'{name}: {stdout[-3000:]}{stderr[-3000:]}'
         with open(out) as f:
             results[name] = (stdout, json.load(f))

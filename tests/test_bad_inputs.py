@@ -22,7 +22,8 @@ alone does not stop reads):
 * unreadable files / folders, not-writable output folders: the files are
   ``chmod 000`` / ``0555`` *and* the command runs without the capabilities
   that let root ignore file modes (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH,
-  dropped from the bounding set before ``exec``, see ``LAUNCH``). The files
+  dropped from the process's capability sets and its bounding set, see
+  ``warm_tools.drop_dac``). The files
   belong to root, so the owner bits apply and open() fails with EACCES as
   it does for any user. A probe checks that the drop works, else the cases
   are skipped (as a non-root user plain ``chmod`` is enough).
@@ -34,8 +35,12 @@ alone does not stop reads):
 * more GPUs than present: the tools are asked for GPU ``N`` where ``N`` is
   ``torch.cuda.device_count()``, which does not exist on any machine.
 
-All commands run at once, a few at a time (the machine has 2 cores and each
-tool start costs seconds of imports); the module takes about a minute.
+All commands run at once, a few at a time, each forked warm from a process
+that imported the tools once (tests/warm_tools.py: the command runs as the
+same script, arguments, environment and folder; the launch options are
+applied in the fork, the capabilities dropped from the process's own sets
+as well, since no ``exec`` follows); the kill-and-rerun converter case runs
+cold.
 """
 import fnmatch
 import glob
@@ -55,6 +60,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+import warm_tools
 from conftest import (
     REPO,
     SYNTHETIC_CONFIG,
@@ -85,26 +91,6 @@ TIMEOUT = 300
 WORKERS = int(os.environ.get('DDB_BAD_INPUT_WORKERS', '3'))
 #: what mmengine writes into a fresh work dir before a failure
 WORK_DIR_LOGS = ('[0-9]*_[0-9]*/*', '*.py')
-#: runs a command with the options before ``--``: ``--drop-dac`` (no
-#: CAP_DAC_OVERRIDE / CAP_DAC_READ_SEARCH: file modes apply to root too),
-#: ``--fsize N`` (RLIMIT_FSIZE). exec, so the tool is the same process.
-LAUNCH = r'''
-import ctypes, os, resource, sys
-args = sys.argv[1:]
-while args and args[0] != '--':
-    opt = args.pop(0)
-    if opt == '--drop-dac' and os.geteuid() == 0:
-        libc = ctypes.CDLL(None, use_errno=True)
-        for cap in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
-            if libc.prctl(24, cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
-                sys.exit('launch: cannot drop capability %d: %s'
-                         % (cap, os.strerror(ctypes.get_errno())))
-    elif opt == '--fsize':
-        n = int(args.pop(0))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (n, n))
-args = args[1:]
-os.execv(args[0], args)
-'''
 
 
 # ---------------------------------------------------------------------------
@@ -173,7 +159,7 @@ class Case:
         words: what the ``error:`` line must name.
         watch: files and folders that must not change (see ``new_ok`` /
             ``changed_ok``, fnmatch patterns relative to their watched root).
-        launch: ``LAUNCH`` options (``--drop-dac``, ``--fsize N``).
+        launch: :func:`run`'s launch options (``--drop-dac``, ``--fsize N``).
         before: runs first (in the worker, may run commands); its checks
             fail the case.
         after: ``after(result)`` extra checks once the command ran.
@@ -193,12 +179,16 @@ class Case:
     skip: Optional[str] = None
 
 
-def run(cmd, cwd, timeout=TIMEOUT):
-    return subprocess.run(cmd, cwd=cwd, env=ENV, capture_output=True,
-                          text=True, timeout=timeout)
+def run(cmd, cwd, timeout=TIMEOUT, launch: Sequence[str] = ()):
+    """``cmd`` with ``ENV`` in ``cwd``, as ``subprocess.run`` gives it,
+    forked warm; ``launch``: ``--drop-dac`` (no CAP_DAC_OVERRIDE /
+    CAP_DAC_READ_SEARCH: file modes apply to root too) and ``--fsize N``
+    (RLIMIT_FSIZE), applied before the tool starts (warm_tools.prepare)."""
+    return warm_tools.shared(ENV).run(cmd, cwd, timeout,
+                                      launch=list(launch))
 
 
-def run_case(name: str, case: Case, launcher: str, tmp: str) -> dict:
+def run_case(name: str, case: Case, tmp: str) -> dict:
     cwd = case.cwd or osp.join(tmp, 'cwd', name)
     os.makedirs(cwd, exist_ok=True)
     result = dict(name=name)
@@ -206,11 +196,8 @@ def run_case(name: str, case: Case, launcher: str, tmp: str) -> dict:
         if case.before is not None:
             case.before()
         before = snapshot(case.watch)
-        cmd = [sys.executable, *case.argv]
-        if case.launch:
-            cmd = [sys.executable, launcher, *case.launch, '--', *cmd]
         started = time.time()
-        res = run(cmd, cwd)
+        res = run([sys.executable, *case.argv], cwd, launch=case.launch)
         result.update(rc=res.returncode, out=res.stdout, err=res.stderr,
                       seconds=time.time() - started,
                       problems=snapshot_problems(case, before,
@@ -281,15 +268,19 @@ def uda_options(root: str, **extra) -> dict:
     return opts
 
 
-def can_drop_dac(launcher: str, tmp: str) -> Optional[str]:
-    """None if a command run with ``--drop-dac`` cannot read a ``chmod 000``
-    file; else why the permission cases cannot run here."""
+def can_drop_dac(tmp: str) -> Optional[str]:
+    """None if a command run with ``--drop-dac`` (as the cases run, warm or
+    cold) cannot read a ``chmod 000`` file; else why the permission cases
+    cannot run here."""
     probe = osp.join(tmp, 'probe.txt')
     with open(probe, 'w') as f:
         f.write('x')
     os.chmod(probe, 0)
-    res = run([sys.executable, launcher, '--drop-dac', '--', sys.executable,
-               '-c', f'open({probe!r}).read()'], tmp, timeout=60)
+    script = osp.join(tmp, 'probe.py')
+    with open(script, 'w') as f:
+        f.write(f'open({probe!r}).read()\n')
+    res = run([sys.executable, script], tmp, timeout=60,
+              launch=['--drop-dac'])
     if res.returncode != 0 and 'PermissionError' in res.stderr:
         return None
     return ('cannot make a file unreadable for this user (root with '
@@ -335,11 +326,13 @@ CASES = [
 def matrix(tiny_data, tmp_path_factory):
     """Build every case's inputs, run all cases and return
     ``{case: (Case, result)}``."""
-    tmp = str(tmp_path_factory.mktemp('bad_inputs'))
-    launcher = osp.join(tmp, 'launch.py')
-    with open(launcher, 'w') as f:
-        f.write(LAUNCH)
-    no_dac = can_drop_dac(launcher, tmp)
+    return run_matrix(tiny_data, str(tmp_path_factory.mktemp('bad_inputs')))
+
+
+def run_matrix(tiny_data, tmp):
+    """Build every case's inputs, run all cases and return
+    ``{case: (Case, result)}``."""
+    no_dac = can_drop_dac(tmp)
     cs = osp.join(tiny_data, 'cs')
     gta = osp.join(tiny_data, 'gta')
     p = lambda *parts: osp.join(tmp, *parts)  # noqa: E731
@@ -735,7 +728,7 @@ def matrix(tiny_data, tmp_path_factory):
     try:
         with ThreadPoolExecutor(WORKERS) as pool:
             futures = {name: pool.submit(run_case, name, cases[name],
-                                         launcher, tmp)
+                                         tmp)
                        for name in order if not cases[name].skip}
             for name in order:
                 if cases[name].skip:

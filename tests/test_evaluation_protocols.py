@@ -5,13 +5,13 @@ layouts at the command line, ``--out``, ``--plot-dir``, ``--mode slide``,
 import glob
 import os
 import os.path as osp
-import subprocess
 import sys
 
 import cv2
 import numpy as np
 import pytest
 import torch
+import warm_tools
 from conftest import REPO, SYNTHETIC_CONFIG, cfg_option_args, loader_options, normalised_input
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
@@ -107,11 +107,9 @@ def runs(tiny_data, tmp_path_factory):
                '--work-dir', str(tmp / 'wd' / name), '--out',
                str(tmp / 'out' / name), '--metrics-out',
                str(tmp / f'{name}.json'), *extra, '--cfg-options', *opts]
-        procs[name] = subprocess.Popen(
-            cmd, cwd=str(tmp), env=ENV, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True)
+        procs[name] = warm_tools.shared(ENV).start(cmd, str(tmp))
     for name, proc in procs.items():
-        out, err = proc.communicate(timeout=300)
+        out, err = proc.communicate(300)
         assert proc.returncode == 0, f'{name}\n{out[-2000:]}\n{err[-3000:]}'
     return dict(tmp=tmp, student=student, other=other,
                 out={name: read_dir(str(tmp / 'out' / name))

@@ -238,9 +238,26 @@ def tail(path, n=3000):
         return f.read()[-n:]
 
 
+def _open_files(pid):
+    """The paths ``pid`` has open (``/proc/<pid>/fd``)."""
+    try:
+        fds = os.listdir(f'/proc/{pid}/fd')
+    except OSError:
+        return []
+    paths = []
+    for fd in fds:
+        try:
+            paths.append(os.readlink(f'/proc/{pid}/fd/{fd}'))
+        except OSError:
+            pass
+    return paths
+
+
 def processes_of(marker):
     """``[(pid, cmdline)]`` of live processes whose command line names
-    ``marker`` (zombies have an empty command line)."""
+    ``marker`` or that have a file under it open (a stage forked by the
+    warm-start zygote has the zygote's command line, but opens its log in
+    the work dir at once; zombies have an empty command line)."""
     found = []
     for pid in os.listdir('/proc'):
         if not pid.isdigit() or int(pid) == os.getpid():
@@ -250,8 +267,37 @@ def processes_of(marker):
                 cmd = f.read().replace(b'\0', b' ').decode(errors='replace')
         except OSError:
             continue
-        if marker in cmd:
+        if cmd and (marker in cmd or any(
+                path.startswith(marker) for path in _open_files(pid))):
             found.append((int(pid), cmd))
+    return found
+
+
+def _parents():
+    """``{pid: parent pid}`` of every live (not zombie) process."""
+    parent = {}
+    for name in os.listdir('/proc'):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f'/proc/{name}/stat') as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(')') + 2:].split()
+        if fields[0] != 'Z':  # zombies are dead already
+            parent[int(name)] = int(fields[1])
+    return parent
+
+
+def descendants(pid):
+    """The pids of the live processes below ``pid`` (children, their
+    children, ...)."""
+    parent = _parents()
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {p for p, pp in parent.items() if pp in frontier} - found
+        found |= frontier
     return found
 
 
@@ -290,6 +336,9 @@ def kill_pipeline_when(cfg, work_dir, cwd, log_path, stage, condition,
             if status(manifest, stage) == 'running' and condition(manifest):
                 children = processes_of(osp.join(work_dir, stage))
                 if children:
+                    # the stage, its zygote (warm starts) and their children
+                    children += [(p, 'below the pipeline') for p in
+                                 descendants(proc.pid)]
                     proc.kill()
                     proc.wait(timeout=60)
                     return manifest, children, tree_state(work_dir)
@@ -313,9 +362,14 @@ def assert_died_with_pipeline(work_dir, children, state, grace=10):
     went on writing after the kill (an orphan finishing its stage would
     also be gone after a while, but would have written files)."""
     deadline = time.monotonic() + grace
-    while processes_of(work_dir) and time.monotonic() < deadline:
+    below = {pid for pid, _ in children}
+
+    def alive():
+        return processes_of(work_dir) + [(p, 'below the pipeline') for p in
+                                         below & set(_parents())]
+    while alive() and time.monotonic() < deadline:
         time.sleep(0.05)
-    left = processes_of(work_dir)
+    left = alive()
     for pid, _ in left:  # do not leave them running when the test fails
         try:
             os.kill(pid, 9)

@@ -1,8 +1,12 @@
 """The command-line tools, run as a user runs them (METHOD.md 4).
 
-Every call is a subprocess of the real script with ``sys.executable`` in a
-temporary directory, on the tiny dataset of ``conftest.py``. One thread per
-process keeps the 2-core machine responsive and the runs reproducible.
+Every call runs the real script with ``sys.executable`` in a temporary
+directory, on the tiny dataset of ``conftest.py``: forked warm
+(tests/warm_tools.py: same script, arguments, environment and folder, minus
+the interpreter's imports; test_warm.py checks that a warm training run
+equals a fresh one bit for bit), or as a fresh process where the test needs
+one (kills, torchrun, shell scripts). One thread per process keeps the
+2-core machine responsive and the runs reproducible.
 """
 import glob
 import json
@@ -18,6 +22,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+import warm_tools
 from conftest import (
     REPO,
     SYNTHETIC_CONFIG,
@@ -61,8 +66,9 @@ def train_cmd(work_dir, opts, *extra):
 
 
 def run(cmd, cwd):
-    return subprocess.run(cmd, cwd=str(cwd), env=ENV, capture_output=True,
-                          text=True, timeout=TIMEOUT)
+    """``cmd`` with ``ENV`` in ``cwd``, as ``subprocess.run`` gives it; a
+    ``python tools/X.py`` command is forked warm (tests/warm_tools.py)."""
+    return warm_tools.shared(ENV).run(cmd, str(cwd), TIMEOUT)
 
 
 def ok(res):

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 import torch
+import warm_tools
 from conftest import REPO, cfg_option_args, loader_options
 from test_tools import ENV, TIMEOUT, free_port, kill_after_checkpoint, ok, run
 
@@ -178,14 +179,12 @@ def test_st_and_ckd_train_in_bf16(ckd_inputs, tiny_data, tmp_path):
     for name, config, opts in (('st', ST_CONFIG, uda_options(tiny_data)),
                                ('ckd', CKD_CONFIG, ckd_inputs)):
         work_dir = str(tmp_path / name)
-        procs[name] = (work_dir, subprocess.Popen(
+        procs[name] = (work_dir, warm_tools.shared(ENV).start(
             cmd(config, work_dir, dict(opts, **{'train_cfg.max_iters': 4,
                                                 'train_cfg.val_interval': 4}),
-                '--amp'),
-            cwd=str(tmp_path), env=ENV, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True))
+                '--amp'), str(tmp_path)))
     for name, (work_dir, proc) in procs.items():
-        out, _ = proc.communicate(timeout=TIMEOUT)
+        out = ''.join(proc.communicate(TIMEOUT))
         assert proc.returncode == 0, out[-3000:]
         assert 'BF16OptimWrapper' in out
         assert 'nan' not in out.split('Iter(train) [4/4]')[1].split(

@@ -3,11 +3,9 @@
 modules, so the pipeline also runs from an installed package), running one as
 a child process that dies with the pipeline, and splitting the GPUs between
 two stages that run side by side."""
-import ctypes
 import os
 import os.path as osp
 import re
-import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -15,19 +13,13 @@ from typing import Dict, List, Optional, Sequence
 
 from ..errors import DDBError
 from ..utils.paths import REPO_ROOT
+from . import warm
 
 _ITER = re.compile(r'Iter\(train\)\s*\[\s*(\d+)/(\d+)\]')
 
 
 class PipelineError(DDBError):
     """A stage failed; the message names it and its log."""
-
-
-def _die_with_parent():  # runs in the child before exec
-    try:
-        ctypes.CDLL('libc.so.6').prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
 
 
 def split_devices(gpus: int, parts: int = 2) -> List[str]:
@@ -75,6 +67,9 @@ class Launcher:
         cpus_per_task: srun's ``--cpus-per-task`` of a training stage
             (``launcher='slurm'``); None: ``CPUS_PER_TASK`` from the
             environment, else 5.
+        warm_starts: Fork one-process stages from a process that imported
+            the tools once (:mod:`.warm`; CPU-only machines, unless
+            ``DDB_WARM_STARTS=0``).
     """
     python: str = sys.executable
     launcher: str = 'none'
@@ -83,6 +78,7 @@ class Launcher:
     seed: Optional[int] = None
     verbose: bool = False
     cpus_per_task: Optional[int] = None
+    warm_starts: bool = True
 
     def train_cmd(self, config: str, work_dir: str, options: Dict[str, str],
                   resume: bool, gpus: int, port: int,
@@ -136,6 +132,25 @@ class Launcher:
                 checkpoint, '--epochs', str(epochs), '--out', out,
                 '--no-progress'] + (['--amp'] if self.amp else [])
 
+    def _start(self, cmd: List[str], child_env: Dict[str, str],
+               extra_env: Optional[dict]):
+        """``cmd`` started as a child process with its stdout and stderr on
+        one pipe: forked warm from the zygote where :mod:`.warm` allows,
+        else a fresh interpreter."""
+        cwd = os.getcwd()
+        if (self.warm_starts and len(cmd) > 2 and cmd[0] == self.python
+                and cmd[1] == '-m' and cmd[2] in warm.WARM_MODULES
+                and set(extra_env or ()) <= warm.LAZY_ENV and warm.enabled()):
+            try:
+                return warm.zygote_for(self.python, child_env, cwd).start(
+                    cmd[2], cmd[3:], child_env, cwd)
+            except (OSError, RuntimeError) as e:
+                print(f'warning: {e}; starting {cmd[2]} cold',
+                      file=sys.stderr)
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, cwd=cwd,
+                                env=child_env, preexec_fn=warm.die_with_parent)
+
     def stream(self, cmd: List[str], log_path: str, desc: str,
                env: Optional[dict] = None) -> None:
         """Run ``cmd``, teeing its output to ``log_path`` and a progress bar
@@ -156,10 +171,7 @@ class Launcher:
         with open(log_path, 'a') as log:
             log.write(f'$ {" ".join(cmd)}\n')
             log.flush()
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT, text=True,
-                                    cwd=os.getcwd(), env=child_env,
-                                    preexec_fn=_die_with_parent)
+            proc = self._start(cmd, child_env, env)
             for line in proc.stdout:
                 log.write(line)
                 if self.verbose:
