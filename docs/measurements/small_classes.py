@@ -15,13 +15,12 @@ on.
     python docs/measurements/small_classes.py work_dirs/ddb_synthetic/seed0 \
         [--stages r1_st_cu r1_st_ca r1_ckd] [--batches 50] [--out f.json]
 """
-import argparse
 import json
 import os.path as osp
 
 import torch
 from mmengine.runner import Runner
-from teacher_precision import stage_model
+from teacher_precision import stage_args, stage_model
 
 from mmseg_ddb.datasets.base import CITYSCAPES_METAINFO
 from mmseg_ddb.models.uda.monitor import monitor_labels
@@ -102,14 +101,7 @@ def measure(stage_dir, batches):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('work_dir')
-    parser.add_argument('--batches', type=int, default=50)
-    parser.add_argument('--stages', nargs='+',
-                        default=['r1_st_cu', 'r1_st_ca', 'r1_ckd'])
-    parser.add_argument('--out')
-    args = parser.parse_args()
-    torch.set_grad_enabled(False)
+    args = stage_args(__doc__.split('\n')[0])
     out = []
     for stage in args.stages:
         out.append(measure(osp.join(args.work_dir, stage), args.batches))

@@ -123,15 +123,21 @@ def ckd_teachers(stage_dir: str, batches: int) -> dict:
                     counts['weight_abs_diff'] / batches))
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+def stage_args(description: str):
+    """The command line of a measurement over a work dir's stages: work_dir,
+    --batches, --stages, --out (gradients off)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument('work_dir')
     parser.add_argument('--batches', type=int, default=50)
     parser.add_argument('--stages', nargs='+',
                         default=['r1_st_cu', 'r1_st_ca', 'r1_ckd'])
     parser.add_argument('--out')
-    args = parser.parse_args()
     torch.set_grad_enabled(False)
+    return parser.parse_args()
+
+
+def main():
+    args = stage_args(__doc__.split('\n')[0])
     rows = []
     for stage in args.stages:
         folder = osp.join(args.work_dir, stage)
