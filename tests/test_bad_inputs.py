@@ -269,9 +269,9 @@ def uda_options(root: str, **extra) -> dict:
 
 
 def can_drop_dac(tmp: str) -> Optional[str]:
-    """None if a command run with ``--drop-dac`` (as the cases run, warm or
-    cold) cannot read a ``chmod 000`` file; else why the permission cases
-    cannot run here."""
+    """None if a command run with ``--drop-dac`` (as the cases run) cannot
+    read a ``chmod 000`` file; else why the permission cases cannot run
+    here."""
     probe = osp.join(tmp, 'probe.txt')
     with open(probe, 'w') as f:
         f.write('x')
@@ -326,12 +326,7 @@ CASES = [
 def matrix(tiny_data, tmp_path_factory):
     """Build every case's inputs, run all cases and return
     ``{case: (Case, result)}``."""
-    return run_matrix(tiny_data, str(tmp_path_factory.mktemp('bad_inputs')))
-
-
-def run_matrix(tiny_data, tmp):
-    """Build every case's inputs, run all cases and return
-    ``{case: (Case, result)}``."""
+    tmp = str(tmp_path_factory.mktemp('bad_inputs'))
     no_dac = can_drop_dac(tmp)
     cs = osp.join(tiny_data, 'cs')
     gta = osp.join(tiny_data, 'gta')

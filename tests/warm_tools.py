@@ -17,8 +17,8 @@ the fork before the script runs:
 * ``--fsize N``: ``RLIMIT_FSIZE`` (the interpreter ignores SIGXFSZ, so a
   write past it fails with EFBIG).
 
-A command that is not ``[sys.executable, SCRIPT.py, ...]`` in the zygote's
-environment runs cold, in a fresh interpreter.
+A command that is not ``[sys.executable, SCRIPT.py, ...]`` runs cold, in a
+fresh interpreter (with the same environment).
 """
 import atexit
 import ctypes
@@ -144,7 +144,6 @@ class WarmTools:
         self.env = dict(env)
         self.zygote = warm.Zygote(sys.executable, self.env, cwd,
                                   server=[osp.abspath(__file__)])
-        self.warm_runs = 0
 
     def start(self, cmd: Sequence[str], cwd: str,
               launch: List[str] = ()) -> WarmRun:
@@ -155,7 +154,6 @@ class WarmTools:
             return WarmRun(popen=subprocess.Popen(
                 list(cmd), cwd=cwd, env=self.env, text=True,
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE))
-        self.warm_runs += 1
         return WarmRun(self.zygote.start(None, list(cmd[2:]), self.env, cwd,
                                          script=script, stderr=True,
                                          launch=list(launch)))

@@ -56,8 +56,7 @@ def write_leaf(config: str, out_dir: str, override: dict, root: str) -> str:
     cfg = Config.fromfile(repo_path(config))
     lines = [f'_base_ = [{repo_path(config)!r}]']
     for loader in LOADERS:
-        dataset = cfg.get(loader, {}).get('dataset') if cfg.get(loader) \
-            else None
+        dataset = (cfg.get(loader) or {}).get('dataset')
         if dataset is None:
             continue
         new = rerooted(dataset.to_dict(), override, root)

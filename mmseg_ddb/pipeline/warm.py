@@ -59,23 +59,23 @@ def die_with_parent(parent: Optional[int] = None) -> None:
         os._exit(1)
 
 
-def enabled(environ=None) -> bool:
+def enabled() -> bool:
     """Warm starts are on unless ``DDB_WARM_STARTS=0`` and only where torch
     sees no CUDA device."""
-    environ = os.environ if environ is None else environ
-    if environ.get(SWITCH, '1').strip() in ('0', 'false', 'no', 'off'):
+    if os.environ.get(SWITCH, '1').strip() in ('0', 'false', 'no', 'off'):
         return False
     import torch
     return not torch.cuda.is_available()
 
 
 class WarmProcess:
-    """A stage forked by the zygote: ``stdout`` (its stdout and stderr
-    together, text), ``pid`` and :meth:`wait`, like a ``Popen``."""
+    """A stage forked by the zygote: ``stdout`` (text; its stderr too unless
+    ``stderr`` is a pipe of its own), ``pid`` and :meth:`wait`, like a
+    ``Popen``."""
 
-    def __init__(self, zygote: 'Zygote', pid: int, stdout):
-        self._zygote, self.pid, self.stdout = zygote, pid, stdout
-        self.stderr = None
+    def __init__(self, zygote: 'Zygote', pid: int, stdout, stderr=None):
+        self._zygote, self.pid = zygote, pid
+        self.stdout, self.stderr = stdout, stderr
         self.returncode = None
 
     def wait(self) -> int:
@@ -157,9 +157,7 @@ class Zygote:
             for _, w in pipes:
                 os.close(w)
         files = [os.fdopen(r, 'r', errors='replace') for r, _ in pipes]
-        proc = WarmProcess(self, reply['pid'], files[0])
-        proc.stderr = files[1] if separate else None
-        return proc
+        return WarmProcess(self, reply['pid'], *files)
 
     def _next(self) -> None:
         """Read one message (or wait while another thread reads one); the
