@@ -8,13 +8,17 @@ import mmseg_ddb  # noqa: F401
 from mmseg_ddb.errors import ConfigError
 from mmseg_ddb.pipeline import PipelineRunner
 from mmseg_ddb.pipeline.ablate import (
+    ablation_runner,
     ablation_summary,
+    downstream_of,
     folder_name,
     format_ablation_summary,
     load_ablations,
     parse_switch,
     target_stages,
+    upstream_of,
 )
+from mmseg_ddb.pipeline.manifest import Manifest
 
 
 def test_switches_parse_like_cfg_options(tmp_path):
@@ -31,19 +35,25 @@ def test_switches_parse_like_cfg_options(tmp_path):
     listing.write_text(
         "ablations = [dict(name='long CKD', options=dict("
         "**{'train_cfg.max_iters': 1200}), stages=['r1_ckd']),\n"
-        "              dict(options=dict(**{'uda.use_pl_weight': True}))]\n")
+        "              dict(options=dict(**{'uda.use_pl_weight': True}),\n"
+        "                   downstream=False)]\n")
     first, second, third = load_ablations([str(listing),
                                            'uda.renormalize=False'])
     assert first == dict(name='long CKD',
                          options={'train_cfg.max_iters': 1200},
-                         stages=['r1_ckd'])
+                         stages=['r1_ckd'], downstream=True)
     assert second['name'] == 'uda.use_pl_weight=True'
+    assert second['downstream'] is False and third['downstream'] is True
     assert third['options'] == {'uda.renormalize': False}
     assert folder_name('long CKD') == 'long_CKD'
     with pytest.raises(ConfigError, match='share a name'):
         load_ablations(['uda.renormalize=True', 'uda.renormalize=True'])
     listing.write_text('ablations = [dict(name="x")]\n')
     with pytest.raises(ConfigError, match='options=dict'):
+        load_ablations([str(listing)])
+    listing.write_text("ablations = [dict(options=dict(**{'uda.alpha': 0.9}),"
+                       " downstream='no')]\n")
+    with pytest.raises(ConfigError, match=r'ablations\[0\].downstream'):
         load_ablations([str(listing)])
 
 
@@ -67,6 +77,72 @@ def test_a_switch_lands_on_the_stages_whose_config_has_it(runner):
     with pytest.raises(ConfigError, match='not a training stage'):
         target_stages(runner, dict(parse_switch('uda.teacher_bn=eval'),
                                    stages=['r1_proto_cu']))
+
+
+ROUND2 = ['r2_st_cu', 'r2_st_ca', 'r2_proto_cu', 'r2_proto_ca', 'r2_ckd']
+
+
+def test_the_stages_a_switched_stage_feeds_and_reads(runner):
+    assert downstream_of(runner, ['r1_st_cu']) == [
+        'r1_proto_cu', 'r1_ckd'] + ROUND2
+    assert downstream_of(runner, ['r2_st_ca']) == ['r2_proto_ca', 'r2_ckd']
+    assert downstream_of(runner, ['r2_ckd']) == []
+    assert upstream_of(runner, ['r1_st_cu']) == ['init', 'r1_st_cu']
+    assert upstream_of(runner, ['r1_ckd']) == [
+        'init', 'r1_st_cu', 'r1_st_ca', 'r1_proto_cu', 'r1_proto_ca',
+        'r1_ckd']
+    # round 2 reads the round-1 CKD student, which reads round 1
+    assert upstream_of(runner, ['r2_st_cu']) == [
+        'init', 'r1_st_cu', 'r1_st_ca', 'r1_proto_cu', 'r1_proto_ca',
+        'r1_ckd', 'r2_st_cu']
+
+
+def finished_until(tmp_path, runner, last):
+    """A crafted finished work dir whose stages are done up to ``last``."""
+    base = tmp_path / 'base'
+    manifest = Manifest(str(base / 'manifest.json'))
+    names = [s.name for s in runner.stages]
+    for name in names[:names.index(last) + 1]:
+        manifest.update(name, status='done', signature=f'sig-{name}')
+    return str(base)
+
+
+def test_without_downstream_a_round_1_work_dir_is_enough(tmp_path, runner):
+    """``--no-downstream``: the finished run needs the switched stage and
+    what it reads only; the ablation's manifest takes the finished records
+    but not the stages downstream of the switched one. With downstream
+    (the default) the whole run must be finished, and the error names what
+    is not."""
+    base = finished_until(tmp_path, runner, 'r1_ckd')
+    cfg = runner.config_path
+    switch = dict(parse_switch('uda.teacher_bn=eval'), stages=['r1_st_cu'])
+    with pytest.raises(ConfigError, match='r2_st_cu, r2_st_ca, r2_proto_cu'
+                       r'.*run the pipeline to the end first'):
+        ablation_runner(cfg, base, str(tmp_path / 'a'), switch, None,
+                        dict(gpus=0))
+    ablated, targets = ablation_runner(
+        cfg, base, str(tmp_path / 'b'), dict(switch, downstream=False), None,
+        dict(gpus=0))
+    assert targets == ['r1_st_cu']
+    assert ablated.stage('r1_st_cu').overrides == {'uda.teacher_bn': 'eval'}
+    assert ablated.stage('r1_st_ca').overrides == {}
+    # the finished records it may reuse; not r1_proto_cu and r1_ckd, which
+    # read the switched stage and will not rerun
+    assert sorted(ablated.manifest.stages) == sorted(
+        ['init', 'reference', 'oracle', 'r1_st_cu', 'r1_st_ca',
+         'r1_proto_ca'])
+    # a round-2 switch without downstream needs round 1 and r2_st_cu
+    switch = dict(parse_switch('uda.teacher_bn=eval'), stages=['r2_st_cu'],
+                  downstream=False)
+    with pytest.raises(ConfigError, match=r'\(stages r2_st_cu not done\); '
+                       'run the pipeline until they are done first'):
+        ablation_runner(cfg, base, str(tmp_path / 'c'), switch, None,
+                        dict(gpus=0))
+    base = finished_until(tmp_path, runner, 'r2_st_cu')
+    ablated, _ = ablation_runner(cfg, base, str(tmp_path / 'd'), switch,
+                                 None, dict(gpus=0))
+    assert 'r2_st_cu' in ablated.manifest.stages
+    assert 'r2_proto_cu' not in ablated.manifest.stages
 
 
 def test_the_switch_changes_the_stage_signature_and_command(runner):

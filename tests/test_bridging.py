@@ -171,10 +171,27 @@ def test_make_mask_dispatches_on_kind():
         assert mask.shape == (2, 1, 16, 24) and mask.dtype == torch.float32
     assert torch.equal(make_mask('class', labels, _gen()), class_mask(labels, generator=_gen()))
     assert abs(make_mask('cut', labels, _gen()).mean().item() - 0.4) < 0.05
-    with pytest.raises(ValueError, match=r"\('cut', 'class'\)"):
+    with pytest.raises(ValueError, match=r"\('cut', 'class', 'none'\)"):
         make_mask('cutmix', labels)
     with pytest.raises(ValueError, match='zero'):
         make_mask('zero', labels)  # the original's CKD mask: CKD needs none
+
+
+def test_no_bridging_mask_leaves_the_target_and_its_pseudo_labels():
+    """``mask='none'`` (the no-bridging ablation): an all-zero mask, so the
+    mixed image is the target, the label the pseudo-label and every pixel
+    weighs the quality."""
+    from mmseg_ddb.models.uda.teacher import mixed_label_and_weight
+    labels = torch.randint(0, 4, (2, 6, 5), generator=_gen())
+    mask = make_mask('none', labels, generator=_gen())
+    assert mask.shape == (2, 1, 6, 5) and mask.dtype == torch.float32
+    assert not mask.any()
+    source, target = torch.rand(2, 3, 6, 5), torch.rand(2, 3, 6, 5)
+    assert torch.equal(mix(mask, source, target), target)
+    pseudo = torch.randint(0, 4, (2, 6, 5), generator=_gen(1))
+    mixed, weight = mixed_label_and_weight(mask, labels, pseudo, 0.25)
+    assert torch.equal(mixed, pseudo)
+    assert torch.equal(weight, torch.full((2, 6, 5), 0.25))
 
 
 # --------------------------------------------------------------------------- mix

@@ -753,6 +753,40 @@ def test_ablation_reruns_only_the_stages_the_switch_touches(tiny_pipeline,
     assert read_manifest(out)['stages'] == stages
 
 
+def test_ablation_without_downstream_reruns_the_switched_stage_only(
+        tiny_pipeline, killed_twice):
+    """``--ablate uda.teacher_bn=eval --ablate-stages r1_st_cu
+    --no-downstream``: r1_st_cu runs again with the switch; r1_proto_cu and
+    r1_ckd, which read it, neither run nor appear in the ablation's
+    manifest or summary; the other stages are the finished run's."""
+    work_dir = killed_twice['work_dir']
+    cfg, cwd = tiny_pipeline['pipeline'], tiny_pipeline['root']
+    base = read_manifest(work_dir)['stages']
+    args = ('--ablate', 'uda.teacher_bn=eval', '--ablate-stages', 'r1_st_cu',
+            '--no-downstream')
+    res = run_pipeline(cfg, work_dir, *args, cwd=cwd)
+    assert stage_lines(res.stdout) == ['r1_st_cu'], res.stdout
+    out = osp.join(work_dir, 'ablations', 'uda.teacher_bn=eval')
+    stages = read_manifest(out)['stages']
+    assert sorted(stages) == sorted(['init', 'oracle', 'r1_st_cu',
+                                     'r1_st_ca', 'r1_proto_ca'])
+    for name in ('init', 'oracle', 'r1_st_ca', 'r1_proto_ca'):
+        assert stages[name] == base[name], name
+    st = stages['r1_st_cu']
+    assert st['status'] == 'done' and st['options']['uda.teacher_bn'] == \
+        'eval'
+    assert st['outputs']['checkpoint']['path'].startswith(out + os.sep)
+    with open(osp.join(work_dir, 'ablations', 'summary.json')) as f:
+        (ablation,) = json.load(f)['ablations']
+    (row,) = ablation['stages']
+    assert row['stage'] == 'r1_st_cu'
+    assert row['mIoU_per_seed'] == [st['metrics']['mIoU']]
+    assert row['default_per_seed'] == [base['r1_st_cu']['metrics']['mIoU']]
+    again = run_pipeline(cfg, work_dir, *args, cwd=cwd)
+    assert skipped_stages(again.stdout) == ['r1_st_cu'], again.stdout
+    assert read_manifest(out)['stages'] == stages
+
+
 def test_ablation_refuses_a_key_no_stage_has(tiny_pipeline, killed_twice,
                                              capsys):
     spec = importlib.util.spec_from_file_location('ddb_pipeline', PIPELINE)
@@ -762,7 +796,8 @@ def test_ablation_refuses_a_key_no_stage_has(tiny_pipeline, killed_twice,
     for args, said in ((['--ablate', 'uda.no_such_switch=1'],
                         'no stage\'s config has uda.no_such_switch'),
                        (['--ablate', 'renormalize'], 'expected KEY=VALUE'),
-                       (['--ablate-stages', 'r1_ckd'], 'needs --ablate')):
+                       (['--ablate-stages', 'r1_ckd'], 'needs --ablate'),
+                       (['--no-downstream'], 'needs --ablate')):
         with pytest.raises(SystemExit) as exc:
             tool.main([tiny_pipeline['pipeline'], '--work-dir', work_dir,
                        '--gpus', '0', *args])

@@ -2,7 +2,7 @@
 it changed, over the seeds, reusing everything it does not touch.
 
     ddb-pipeline CONFIG --ablate uda.renormalize=True [KEY=VALUE ...]
-        [--ablate-stages r1_ckd r2_ckd] [--seeds 0 1 2]
+        [--ablate-stages r1_ckd r2_ckd] [--no-downstream] [--seeds 0 1 2]
     ddb-pipeline CONFIG --ablate ablations.py      # a list of several
 
 Each ablation runs in ``WORK_DIR/ablations/<name>/`` (``.../seed<S>/`` with
@@ -12,8 +12,13 @@ stages it applies to (``--ablate-stages``, default: every adaptation stage
 whose config has the key), so their signatures change and they run again;
 every stage downstream of them runs again too (its inputs' checksums
 change); every other stage (init, reference, oracle, untouched teachers and
-prototypes) is up to date and is read from the finished work dir. A rerun of
-the same command skips what is done and resumes what was interrupted.
+prototypes) is up to date and is read from the finished work dir. With
+``--no-downstream`` (or ``downstream=False`` in an ablation config) only the
+switched stages run: the later stages are neither rerun nor reported, and
+the finished work dir needs only the switched stages and what they read (a
+round-1 ablation can start from a work dir that has finished round 1). A
+rerun of the same command skips what is done and resumes what was
+interrupted; the summary is rewritten after each ablation.
 
 ``WORK_DIR/ablations/summary.{json,md}`` and the console give per ablation
 and rerun stage the mIoU per seed, mean and std, the difference from the
@@ -21,13 +26,14 @@ default run with the per-seed differences, and the mIoU of the pseudo-labels
 the stage trained on (monitored stages).
 
 An ablation config is a Python file with ``ablations = [dict(name=...,
-options=dict(KEY=VALUE, ...), stages=[...]), ...]`` (``name`` and
-``stages`` optional; ``options`` values are config values).
+options=dict(KEY=VALUE, ...), stages=[...], downstream=False), ...]``
+(``name``, ``stages`` and ``downstream`` optional; ``options`` values are
+config values).
 """
 import copy
 import os.path as osp
 import re
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from mmengine.config import Config, DictAction
 
@@ -51,7 +57,7 @@ def parse_switch(text: str) -> dict:
         raise ConfigError(f'--ablate {text!r}: expected KEY=VALUE (e.g. '
                           'uda.renormalize=True) or an ablation config file')
     return dict(name=text, options={key: DictAction._parse_iterable(value)},
-                stages=None)
+                stages=None, downstream=True)
 
 
 def load_ablations(items: Sequence[str]) -> List[dict]:
@@ -75,8 +81,13 @@ def load_ablations(items: Sequence[str]) -> List[dict]:
                                       'options=dict(KEY=VALUE, ...)')
                 name = entry.get('name') or ','.join(
                     f'{k}={v}' for k, v in options.items())
+                downstream = entry.get('downstream', True)
+                if not isinstance(downstream, bool):
+                    raise ConfigError(f'{item}: ablations[{i}].downstream '
+                                      'must be True or False')
                 out.append(dict(name=str(name), options=dict(options),
-                                stages=entry.get('stages')))
+                                stages=entry.get('stages'),
+                                downstream=downstream))
         else:
             out.append(parse_switch(item))
     names = [a['name'] for a in out]
@@ -124,6 +135,28 @@ def target_stages(runner: PipelineRunner, ablation: dict) -> List[str]:
     return chosen
 
 
+def downstream_of(runner: PipelineRunner, names: Sequence[str]) -> List[str]:
+    """The stages that read an output of ``names``, directly or through
+    other stages, in plan order."""
+    hit, out = set(names), []
+    for stage in runner.stages:
+        if stage.name not in hit and any(
+                src in hit for src, _ in stage.inputs.values()):
+            hit.add(stage.name)
+            out.append(stage.name)
+    return out
+
+
+def upstream_of(runner: PipelineRunner, names: Sequence[str]) -> List[str]:
+    """``names`` and every stage whose outputs they read, directly or
+    through other stages, in plan order."""
+    need = set(names)
+    for stage in reversed(runner.stages):
+        if stage.name in need:
+            need.update(src for src, _ in stage.inputs.values())
+    return [s.name for s in runner.stages if s.name in need]
+
+
 def base_records(work_dir: str) -> Dict[str, dict]:
     """The finished pipeline's manifest records (``ConfigError`` when it has
     not run)."""
@@ -136,59 +169,76 @@ def base_records(work_dir: str) -> Dict[str, dict]:
 
 def ablation_runner(config: str, base_dir: str, out_dir: str,
                     ablation: dict, seed: Optional[int],
-                    runner_args: dict) -> PipelineRunner:
+                    runner_args: dict) -> Tuple[PipelineRunner, List[str]]:
     """A runner for one ablation and seed in ``out_dir``: its manifest takes
-    the finished run's records it does not hold yet, and the ablation's
-    options are set on its target stages."""
+    the finished run's records it does not hold yet (without the stages
+    downstream of the switched ones when ``ablation['downstream']`` is
+    False), and the ablation's options are set on its target stages. The
+    finished run must have done every stage, or, without downstream, the
+    switched stages and the stages they read. Returns the runner and the
+    switched stages."""
     runner = PipelineRunner(config, out_dir, seed=seed, **runner_args)
     records = base_records(base_dir)
-    missing = [s.name for s in runner.stages
-               if records.get(s.name, {}).get('status') != 'done']
+    targets = target_stages(runner, ablation)
+    downstream = ablation.get('downstream', True)
+    needed = [s.name for s in runner.stages] if downstream else \
+        upstream_of(runner, targets)
+    missing = [n for n in needed
+               if records.get(n, {}).get('status') != 'done']
     if missing:
+        what = 'run the pipeline to the end first' if downstream else \
+            'run the pipeline until they are done first'
         raise ConfigError(f'--ablate: {base_dir} is not finished (stages '
-                          f'{", ".join(missing)} not done); run the pipeline '
-                          'to the end first')
+                          f'{", ".join(missing)} not done); {what}')
+    skip = set() if downstream else set(downstream_of(runner, targets))
     for name, record in records.items():
-        if name not in runner.manifest.stages:
+        if name not in runner.manifest.stages and name not in skip:
             runner.manifest.stages[name] = copy.deepcopy(record)
-    for name in target_stages(runner, ablation):
+    for name in targets:
         runner.stage(name).overrides = dict(ablation['options'])
-    return runner
+    return runner, targets
 
 
 def run_ablations(config: str, work_dir: Optional[str],
                   ablations: Sequence[dict],
                   seeds: Optional[Sequence[int]] = None,
                   stages: Optional[Sequence[str]] = None,
-                  **runner_args) -> dict:
+                  downstream: bool = True, **runner_args) -> dict:
     """Run every ablation (for every seed, or once without ``--seeds``) and
-    write the ablation summary (:func:`ablation_summary`)."""
+    write the ablation summary (:func:`ablation_summary`) after each.
+    ``stages`` / ``downstream=False`` (``--ablate-stages`` /
+    ``--no-downstream``) apply to every ablation."""
     work_dir = osp.abspath(work_dir) if work_dir else default_work_dir(config)
     seed_list = list(seeds) if seeds else [None]
     results = []
+    summary = None
     for ablation in ablations:
         if stages:
             ablation = dict(ablation, stages=list(stages))
+        if not downstream:
+            ablation = dict(ablation, downstream=False)
         per_seed = {}
         for seed in seed_list:
             base = work_dir if seed is None else seed_work_dir(work_dir, seed)
             out = ablation_dir(work_dir, ablation['name'])
             out = out if seed is None else seed_work_dir(out, seed)
-            runner = ablation_runner(config, base, out, ablation, seed,
-                                     runner_args)
+            runner, targets = ablation_runner(config, base, out, ablation,
+                                              seed, runner_args)
             print(f'=== ablation {ablation["name"]}'
                   f'{"" if seed is None else f" seed {seed}"} -> {out}')
-            ablated = runner.run()
+            ablated = runner.run(subset=None if ablation.get(
+                'downstream', True) else targets)
             default = runner_summary_of(config, base, seed, runner_args)
+            finished = base_records(base)
             rerun = [s.name for s in runner.stages
-                     if runner.manifest.stages.get(s.name, {}).get(
-                         'signature') != base_records(base).get(
-                             s.name, {}).get('signature')]
+                     if s.name in runner.manifest.stages and
+                     runner.manifest.stages[s.name].get('signature') !=
+                     finished.get(s.name, {}).get('signature')]
             per_seed[seed] = dict(ablated=ablated, default=default,
                                   rerun=rerun)
         results.append((ablation, per_seed))
-    summary = ablation_summary(osp.abspath(config), seed_list, results)
-    write_ablation_summary(osp.join(work_dir, 'ablations'), summary)
+        summary = ablation_summary(osp.abspath(config), seed_list, results)
+        write_ablation_summary(osp.join(work_dir, 'ablations'), summary)
     return summary
 
 

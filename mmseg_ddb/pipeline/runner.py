@@ -16,7 +16,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 from ..engine.monitor_hook import MONITOR_FILE
 from ..errors import ConfigError
@@ -284,8 +284,13 @@ class PipelineRunner:
         print(f'[{stage.name}] done in {seconds:.0f} s{extra}')
         return action
 
-    def _selected(self, start: Optional[str], only: Optional[str]):
+    def _selected(self, start: Optional[str], only: Optional[str],
+                  subset: Optional[Sequence[str]] = None):
         names = [s.name for s in self.stages]
+        if subset is not None:
+            for name in subset:
+                self.stage(name)
+            return [s for s in self.stages if s.name in subset], set()
         if only:
             self.stage(only)
             return [self.stage(only)], {only}
@@ -295,9 +300,13 @@ class PipelineRunner:
             return self.stages, set(names[i:])
         return self.stages, set()
 
-    def run(self, start: Optional[str] = None,
-            only: Optional[str] = None) -> dict:
-        stages, forced = self._selected(start, only)
+    def run(self, start: Optional[str] = None, only: Optional[str] = None,
+            subset: Optional[Sequence[str]] = None) -> dict:
+        """Run the plan (skipping what is up to date), from ``start`` on
+        (forced), ``only`` one stage (forced), or just the stages of
+        ``subset`` (in plan order, each skipped when up to date); returns
+        the summary."""
+        stages, forced = self._selected(start, only, subset)
         check_wiring(stages)
         os.makedirs(self.work_dir, exist_ok=True)
         remove_stale_tmp(self.work_dir, recursive=False)

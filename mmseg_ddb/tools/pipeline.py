@@ -3,7 +3,8 @@
     python tools/ddb_pipeline.py PIPELINE_CONFIG [--work-dir DIR] [--gpus N]
         [--from STAGE] [--only STAGE] [--dry-run] [--launcher slurm]
         [--no-oracle] [--seeds S [S ...]]
-        [--ablate KEY=VALUE|ABLATIONS.py [...] [--ablate-stages STAGE ...]]
+        [--ablate KEY=VALUE|ABLATIONS.py [...] [--ablate-stages STAGE ...]
+         [--no-downstream]]
 
 Round 1: ST-cu and ST-ca, their prototypes, CKD; round 2: the same, the ST
 models starting from the round-1 CKD student. Each stage's checkpoint,
@@ -23,7 +24,9 @@ several) the stages a switch touches rerun, from a finished WORK_DIR (per
 seed with ``--seeds``), into WORK_DIR/ablations/<switch>/, reusing every
 stage it does not touch; WORK_DIR/ablations/summary.{json,md} give each
 stage's mIoU mean and std, its difference from the default run per seed and
-the pseudo-label mIoU (see :mod:`mmseg_ddb.pipeline.ablate`).
+the pseudo-label mIoU (see :mod:`mmseg_ddb.pipeline.ablate`); with
+``--no-downstream`` the later stages that read a switched stage do not
+rerun.
 """
 import argparse
 
@@ -74,6 +77,12 @@ def parse_args(argv=None):
                         help='the stages --ablate sets its switch on '
                         '(default: every adaptation stage whose config has '
                         'the key); later stages rerun as their inputs change')
+    parser.add_argument('--no-downstream', dest='downstream',
+                        action='store_false',
+                        help='with --ablate: rerun only the switched stages, '
+                        'not the later stages that read them (the finished '
+                        'work dir then needs only those stages and their '
+                        'inputs)')
     parser.add_argument('--dry-run', action='store_true',
                         help='print the stage plan with inputs and outputs')
     parser.add_argument('--verbose', action='store_true',
@@ -88,6 +97,8 @@ def main(argv=None):
         raise ConfigError('--from and --only exclude each other')
     if args.ablate_stages and not args.ablate:
         raise ConfigError('--ablate-stages needs --ablate')
+    if not args.downstream and not args.ablate:
+        raise ConfigError('--no-downstream needs --ablate')
     if args.ablate and (args.start or args.only or args.dry_run):
         raise ConfigError('--ablate runs from a finished work dir: without '
                           '--from, --only or --dry-run')
@@ -108,7 +119,8 @@ def main(argv=None):
     if args.ablate:
         return run_ablations(args.config, args.work_dir,
                              load_ablations(args.ablate), seeds=args.seeds,
-                             stages=args.ablate_stages, **runner_args)
+                             stages=args.ablate_stages,
+                             downstream=args.downstream, **runner_args)
     if args.seeds:
         return run_seeds(args.config, args.work_dir, args.seeds,
                          start=args.start, only=args.only,

@@ -2,6 +2,7 @@
 uda = dict(
     type='SelfTraining',
     mask='cut',                # region path: a 0.4-area source box on the target
+                               # ('none': no bridging, an ablation)
     cut_area=0.4,
     alpha=0.99,                # EMA: min(1 - 1/(i+1), 0.99), parameters only
     pseudo_threshold=0.968,    # confidence threshold of the pseudo-labels

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-MASK_KINDS = ('cut', 'class')
+MASK_KINDS = ('cut', 'class', 'none')
 BLUR_MODES = ('horizontal', '2d')
 
 DeviceLike = Union[torch.device, str, None]
@@ -138,7 +138,10 @@ def make_mask(kind: str, labels: Tensor, generator: Optional[torch.Generator] = 
     """Bridging mask of the given kind for a batch of source label maps.
 
     Args:
-        kind (str): ``'cut'`` (region path) or ``'class'`` (class path).
+        kind (str): ``'cut'`` (region path), ``'class'`` (class path) or
+            ``'none'`` (no bridging, an ablation: an all-zero mask, so the
+            mixed image is the target image and every pixel its
+            pseudo-label).
         labels (Tensor): Source label maps [B, H, W]; only their shape and device
             matter for ``'cut'``.
         generator (torch.Generator | None): Source of randomness.
@@ -154,6 +157,8 @@ def make_mask(kind: str, labels: Tensor, generator: Optional[torch.Generator] = 
     if kind == 'cut':
         return cut_mask(batch_size, height, width, area_ratio, device=labels.device,
                         generator=generator)
+    if kind == 'none':
+        return torch.zeros(batch_size, 1, height, width, device=labels.device)
     return class_mask(labels, generator=generator)
 
 

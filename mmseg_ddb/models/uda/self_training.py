@@ -52,8 +52,10 @@ class SelfTraining(UDASegmentor):
 
     Args:
         segmentor (dict): Student config; the EMA teacher is a copy.
-        mask (str): ``'cut'`` (region path, cut-mix) or ``'class'`` (class
-            path, class-mix).
+        mask (str): ``'cut'`` (region path, cut-mix), ``'class'`` (class
+            path, class-mix) or ``'none'`` (an ablation, not DDB: no
+            bridging, the student trains on the augmented target image with
+            the pseudo-labels, beside the source loss).
         alpha (float): Maximum EMA weight, ``min(1 - 1/(i+1), alpha)``.
         pseudo_threshold (float): Confidence threshold of the pseudo-labels.
         pseudo_weight (str): ``'batch_ratio'`` (original): the share of the
