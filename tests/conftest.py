@@ -12,6 +12,10 @@ import pytest
 
 import mmseg_ddb  # noqa: F401  (the stack glue before any test imports mmseg)
 
+# The pipelines the tests run train every stage: no stage cache across their
+# work dirs (or from the user's ~/.cache); test_stage_cache.py sets its own.
+os.environ['DDB_STAGE_CACHE'] = '0'
+
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SYNTHETIC_CONFIG = osp.join(REPO, 'configs', 'synthetic',
                             'source_only_synthetic.py')

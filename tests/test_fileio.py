@@ -39,6 +39,15 @@ def test_stale_tmp_of_dead_writers_only(tmp_path):
     assert remove_stale_tmp(str(tmp_path / 'missing')) == 0
 
 
+def test_stale_tmp_folders_only_when_asked(tmp_path):
+    gone = dead_pid()
+    touch(tmp_path / f'.tmp-{gone}-entry' / 'iter_4.pth')  # a killed store
+    touch(tmp_path / f'.tmp-{os.getpid()}-mine' / 'iter_4.pth')  # running
+    assert remove_stale_tmp(str(tmp_path)) == 0  # files only
+    assert remove_stale_tmp(str(tmp_path), folders=True) == 1
+    assert os.listdir(tmp_path) == [f'.tmp-{os.getpid()}-mine']
+
+
 def test_list_files_options(tmp_path):
     for name in ('b.png', 'a.png', 'a_labelTrainIds.png', '.hidden.png',
                  '.tmp-1-c.png', 'd.jpg', 'sub/e.png'):

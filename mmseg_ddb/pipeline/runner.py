@@ -6,7 +6,8 @@ pipeline does exactly what a user running the stages by hand would, and an
 interrupted pipeline leaves the same resumable state. This module
 orchestrates; :mod:`.plan` says which stages there are, :mod:`.decide`
 whether each one runs, :mod:`.launch` starts it, :mod:`.recovery` cleans up
-after a crash and :mod:`.report` writes the summary.
+after a crash, :mod:`.cache` keeps the shared stages across work dirs and
+:mod:`.report` writes the summary.
 """
 import json
 import os
@@ -22,7 +23,11 @@ from ..engine.monitor_hook import MONITOR_FILE
 from ..errors import ConfigError
 from ..utils import load_config
 from ..utils.fileio import remove_stale_tmp, write_json_atomic
-from .decide import check_wiring, decide, stage_signature
+from .cache import CACHE_ENV, cache_key, cache_root
+from .cache import lookup as lookup_cached
+from .cache import restore as restore_cached
+from .cache import store as store_cached
+from .decide import check_wiring, decide, resolved_config, stage_signature
 from .launch import Launcher, PipelineError, split_devices
 from .manifest import Manifest, sha256_file
 from .plan import Stage, build_plan
@@ -236,6 +241,33 @@ class PipelineRunner:
         return decide(self.manifest.stages.get(stage.name, {}), stage.kind,
                       signature, force)
 
+    def _restore_cached(self, stage: Stage, signature: str, inputs: dict,
+                        options: dict, reason: str) -> bool:
+        """For a shared stage about to train afresh: copy its outputs from
+        the stage cache (:mod:`.cache`) when it holds them, record the
+        stage done and return True."""
+        if not stage.shared or cache_root() is None:
+            return False
+        entry = lookup_cached(cache_key(signature,
+                                        resolved_config(stage, options)))
+        if entry is None:
+            return False
+        started = time.time()
+        result = restore_cached(entry, self.stage_dir(stage))
+        with self._lock:
+            self.manifest.update(
+                stage.name, status='done', kind=stage.kind, label=stage.label,
+                config=stage.config, signature=signature, inputs=inputs,
+                options=options, reason=f'{reason}; restored from the stage '
+                f'cache {entry["folder"]}',
+                started=time.strftime('%Y-%m-%d %H:%M:%S'),
+                seconds=round(time.time() - started, 1), error=None,
+                **result)
+        print(f'[{stage.name}] restored from the stage cache '
+              f'{entry["folder"]} (trained there in {entry["seconds"]:.0f} s;'
+              f' {CACHE_ENV}=0 trains it again)')
+        return True
+
     def run_stage(self, stage: Stage, force: bool = False, gpus: int = None,
                   port: int = None, env: Optional[dict] = None) -> str:
         inputs = self.resolve_inputs(stage)
@@ -254,6 +286,9 @@ class PipelineRunner:
             aside = set_aside(self.stage_dir(stage))
             if aside:
                 print(f'  previous outputs of {stage.name} kept in {aside}')
+            if self._restore_cached(stage, signature, inputs, options,
+                                    reason):
+                return 'cached'
         started = time.time()
         with self._lock:
             self.manifest.update(
@@ -279,6 +314,11 @@ class PipelineRunner:
         with self._lock:
             self.manifest.update(stage.name, status='done', seconds=seconds,
                                  error=None, **result)
+        if stage.shared and cache_root() is not None:
+            stored = store_cached(cache_key(signature, resolved_config(
+                stage, options)), result, seconds, stage.name)
+            if stored:
+                print(f'  {stage.name} stored in the stage cache {stored}')
         miou = (result.get('metrics') or {}).get('mIoU')
         extra = f', target mIoU {miou:.2f}' if miou is not None else ''
         print(f'[{stage.name}] done in {seconds:.0f} s{extra}')

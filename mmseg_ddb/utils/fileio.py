@@ -15,6 +15,7 @@ import json
 import os
 import os.path as osp
 import re
+import shutil
 from typing import Callable, List, Optional
 
 from ..errors import DataError, DDBError
@@ -120,7 +121,8 @@ def _writer_is_gone(pid: int) -> bool:
     return False
 
 
-def remove_stale_tmp(folder: str, recursive: bool = False) -> int:
+def remove_stale_tmp(folder: str, recursive: bool = False,
+                     folders: bool = False) -> int:
     """Delete the temporary files that writers killed mid-write left behind.
 
     The one rule: a file ``.tmp-<pid>...`` is removed when no process
@@ -132,9 +134,11 @@ def remove_stale_tmp(folder: str, recursive: bool = False) -> int:
     Args:
         folder (str): Where to look; nothing happens if it does not exist.
         recursive (bool): Also in its sub-folders.
+        folders (bool): Also temporary folders (``.tmp-<pid>...`` folders
+            filled and then renamed into place), with their contents.
 
     Returns:
-        int: How many files were removed.
+        int: How many files (and folders) were removed.
     """
     if not osp.isdir(folder):
         return 0
@@ -147,11 +151,15 @@ def remove_stale_tmp(folder: str, recursive: bool = False) -> int:
         for name in names:
             match = _TMP_PID.match(name)
             path = osp.join(dirpath, name)
-            if not (match and osp.isfile(path)
+            is_folder = folders and osp.isdir(path) and not osp.islink(path)
+            if not (match and (osp.isfile(path) or is_folder)
                     and _writer_is_gone(int(match.group(1)))):
                 continue
             try:
-                os.remove(path)
+                if is_folder:
+                    shutil.rmtree(path)
+                else:
+                    os.remove(path)
                 removed += 1
             except FileNotFoundError:
                 pass
