@@ -92,6 +92,25 @@ def test_st_grid_shows_what_the_step_trained_on(seg_cfg, monkeypatch):  # noqa: 
     assert (source_label[4:].max(axis=-1) > 0).all()
 
 
+def test_st_grid_with_a_weight_per_pixel(seg_cfg, monkeypatch):  # noqa: F811
+    """``pseudo_weight='pixel'``: the quality is a map, drawn as a column
+    (1 where the teacher is confident, 0 elsewhere) with its mean in the
+    title, instead of a scalar the title could not print."""
+    torch.manual_seed(0)
+    model = build(dict(type='SelfTraining', segmentor=seg_cfg, mask='cut',
+                       pseudo_weight='pixel', pseudo_threshold=0.0))
+    model.init_weights()
+    data = dict(source=raw_batch(n=2, seed=1), target=raw_batch(n=2, seed=2))
+    debug_step(model, data, monkeypatch)
+    quality = model.debug_record['quality']
+    assert quality.shape == (2, 32, 32) and bool((quality == 1).all())
+    grid = draw_record(model.debug_record, *model.norm_mean_std)
+    assert grid.shape == (TITLE + HEADER + 2 * (32 + PAD), PAD + 10 * (32 + PAD), 3)
+    weight = cell(grid, 0, 5)  # after the confidence: all ones (yellow)
+    assert np.array_equal(weight, cell(grid, 1, 5))
+    assert weight[..., 0].min() > 200 and weight[..., 2].max() < 100
+
+
 def test_ckd_grid_shows_the_rectified_ensemble_label(seg_cfg, monkeypatch):  # noqa: F811
     torch.manual_seed(0)
     model = build(dict(type='CrossPathDistillation', segmentor=seg_cfg,

@@ -8,7 +8,8 @@ visualizer's backends (TensorBoard's IMAGES tab). Labels in the Cityscapes
 colours, ignore (255) in black, heat maps in viridis (dark = 0, yellow = 1).
 
 Columns (Stage 1, ST): source image, source label, target image, the EMA
-teacher's pseudo-label and confidence, bridging mask (white = source pixel),
+teacher's pseudo-label and confidence (and, with ``pseudo_weight='pixel'``,
+each target pixel's weight), bridging mask (white = source pixel),
 bridged image (after its colour jitter / blur), mixed label (what the
 student trained on), the student's prediction on the bridged image; the
 title gives the quality weight.
@@ -78,7 +79,13 @@ def st_columns(rec: dict, mean, std) -> Tuple[List[Column], str]:
                ('bridged', 'image', denormalise(rec['mixed_image'], mean, std)),
                ('mixed label', 'label', rec['mixed_label']),
                ('prediction', 'label', prediction(rec['student_logits'], size))]
-    return columns, f'ST: quality weight q = {float(rec["quality"]):.3f}'
+    quality = np.asarray(rec['quality'])
+    if quality.ndim:  # pseudo_weight='pixel': a weight per target pixel
+        columns.insert(5, ('target weight', 'heat',
+                           quality.reshape(quality.shape[0], *size)))
+        return columns, (f'ST: per-pixel target weight, mean '
+                         f'{float(quality.mean()):.3f}')
+    return columns, f'ST: quality weight q = {float(quality):.3f}'
 
 
 def ckd_columns(rec: dict, mean, std) -> Tuple[List[Column], str]:
