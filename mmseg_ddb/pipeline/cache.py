@@ -33,7 +33,13 @@ import shutil
 import time
 from typing import Iterator, List, Optional
 
-from ..utils.fileio import TMP_PREFIX, atomic_save, remove_stale_tmp, write_json_atomic
+from ..utils.fileio import (
+    TMP_PREFIX,
+    atomic_save,
+    atomic_write,
+    remove_stale_tmp,
+    write_json_atomic,
+)
 from .manifest import sha256_file, sha256_text
 
 CACHE_ENV = 'DDB_STAGE_CACHE'
@@ -160,15 +166,10 @@ def restore(entry: dict, stage_dir: str) -> dict:
             'file']): shutil.copyfile(src, tmp))
         outputs[name] = dict(path=dst, sha256=out['sha256'])
         if name == 'checkpoint':
-            atomic_save(osp.join(stage_dir, 'last_checkpoint'),
-                        lambda tmp, text=dst: _write_text(tmp, text))
+            atomic_write(osp.join(stage_dir, 'last_checkpoint'), dst,
+                         mode='w')
     return dict(outputs=outputs, metrics=entry.get('metrics'),
                 pseudo_labels=entry.get('pseudo_labels'))
-
-
-def _write_text(path: str, text: str) -> None:
-    with open(path, 'w') as f:
-        f.write(text)
 
 
 def store(key: str, result: dict, seconds: float, stage: str) -> \
