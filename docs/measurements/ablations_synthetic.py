@@ -27,8 +27,7 @@ ablations = [
          options={'uda.teacher_bn': 'eval'}),
     dict(name='blur_mode=2d', stages=_st, downstream=False,
          options={'uda.blur_mode': '2d'}),
+    dict(name='CKD 3x iterations', stages=_ckd, downstream=False,
+         options={'train_cfg.max_iters': 1800,
+                  'param_scheduler.1.end': 1800}),
 ]
-# not run yet (8 min per seed on the 2-core machine; it did not fit the
-# session after uda.pseudo_weight='pixel' crashed its first run):
-# dict(name='CKD 3x iterations', stages=_ckd, downstream=False,
-#      options={'train_cfg.max_iters': 1800, 'param_scheduler.1.end': 1800})
