@@ -193,6 +193,32 @@ def test_same_seed_gives_identical_files_and_other_seed_does_not(tmp_path):
         assert fa.read() != fc.read()
 
 
+def test_rendering_processes_write_the_same_files(tmp_path, monkeypatch):
+    """workers=3 renders in forked processes (none in this one) and writes byte for byte
+    the files one process writes, the generic look's category labels included."""
+    from mmseg_ddb.datasets.synthetic import generate
+    args = dict(SMALL, num_source=12, num_generic=4, height=16, width=32)
+    generate_synthetic(str(tmp_path / 'one'), **args, workers=1)
+    writers = tmp_path / 'writers.txt'
+    write_png = generate._write_png
+
+    def recording(path, array):
+        with open(writers, 'a') as f:
+            f.write(f'{os.getpid()}\n')
+        write_png(path, array)
+    monkeypatch.setattr(generate, '_write_png', recording)
+    generate_synthetic(str(tmp_path / 'many'), **args, workers=3)
+    pids = writers.read_text().split()
+    assert len(pids) == 2 * (12 + 2 + 2 + 1 + 4) and str(os.getpid()) not in pids
+    one, many = str(tmp_path / 'one'), str(tmp_path / 'many')
+    assert _files(one) == _files(many)
+    for rel in _files(one):
+        with open(os.path.join(one, rel), 'rb') as fa, open(os.path.join(many, rel), 'rb') as fb:
+            assert fa.read() == fb.read(), rel
+    with pytest.raises(ValueError, match='workers must be an integer >= 1, got 0'):
+        generate_synthetic(str(tmp_path / 'none'), **args, workers=0)
+
+
 def test_second_call_is_a_no_op(tmp_path):
     root = str(tmp_path / 'syn')
     meta = generate_synthetic(root, **SMALL)

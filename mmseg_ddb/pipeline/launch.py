@@ -13,6 +13,7 @@ from typing import Dict, List, Optional, Sequence
 
 from ..errors import DDBError
 from ..utils.paths import REPO_ROOT
+from ..utils.processes import die_with_parent
 from . import warm
 
 _ITER = re.compile(r'Iter\(train\)\s*\[\s*(\d+)/(\d+)\]')
@@ -149,7 +150,7 @@ class Launcher:
                       file=sys.stderr)
         return subprocess.Popen(cmd, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True, cwd=cwd,
-                                env=child_env, preexec_fn=warm.die_with_parent)
+                                env=child_env, preexec_fn=die_with_parent)
 
     def stream(self, cmd: List[str], log_path: str, desc: str,
                env: Optional[dict] = None) -> None:

@@ -22,7 +22,6 @@ torchrun / srun), no per-stage environment beyond ``CUDA_VISIBLE_DEVICES``.
 to a cold start.
 """
 import atexit
-import ctypes
 import importlib
 import json
 import os
@@ -36,6 +35,8 @@ import threading
 import traceback
 from typing import Callable, Dict, List, Optional, Sequence
 
+from ..utils.processes import die_with_parent
+
 #: the stage tools a zygote serves (imported once by the zygote)
 WARM_MODULES = ('mmseg_ddb.tools.train', 'mmseg_ddb.tools.test',
                 'mmseg_ddb.tools.cal_prototype')
@@ -45,18 +46,6 @@ LAZY_ENV = frozenset({'CUDA_VISIBLE_DEVICES'})
 #: the environment variable that turns warm starts off (``0``)
 SWITCH = 'DDB_WARM_STARTS'
 _MSG = 65536
-_PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent(parent: Optional[int] = None) -> None:
-    """SIGKILL this process when its parent dies (``parent``: the pid the
-    parent must still have, else exit at once: it died before the call)."""
-    try:
-        ctypes.CDLL('libc.so.6').prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except OSError:
-        pass
-    if parent is not None and os.getppid() != parent:
-        os._exit(1)
 
 
 def enabled() -> bool:

@@ -26,6 +26,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument('--height', type=int, default=128)
     parser.add_argument('--width', type=int, default=256)
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--workers', type=int, default=None,
+                        help='processes that render the images (default: one per CPU, '
+                             'at most 8; the files do not depend on it)')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
     parser.add_argument('--preview', metavar='PNG',
                         help='also write a grid of 4 source and 4 target images with labels')
@@ -36,7 +39,8 @@ def main(argv: Optional[List[str]] = None) -> None:
                               num_source_val=a.num_source_val, num_generic=a.num_generic,
                               thing_scale=a.thing_scale, shift=a.shift,
                               height=a.height, width=a.width,
-                              seed=a.seed, progress=not a.no_progress)
+                              seed=a.seed, progress=not a.no_progress,
+                              workers=a.workers)
     print(f"synthetic data in {a.root}: {meta['counts']}")
     if a.preview:
         grid = make_preview(a.root)

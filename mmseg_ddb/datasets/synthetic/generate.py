@@ -4,6 +4,7 @@ and a preview grid of a generated root."""
 import fcntl
 import glob
 import json
+import multiprocessing
 import os
 import shutil
 from typing import Optional
@@ -14,6 +15,7 @@ from tqdm import tqdm
 
 from ...utils import images
 from ...utils.fileio import atomic_write, move_folder
+from ...utils.processes import die_with_parent
 from .palette import CLASSES, PALETTE, category_lut
 from .render import render_scene
 
@@ -91,23 +93,59 @@ def _remove_interrupted(root: str) -> None:
     shutil.rmtree(root)
 
 
-def _generate_into(tmp: str, args: dict, progress: bool) -> dict:
+def default_workers() -> int:
+    """Processes that render the images: one per CPU this process may use (at most 8)
+    where processes can be forked, else 1."""
+    if 'fork' not in multiprocessing.get_all_start_methods():
+        return 1
+    return max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity')
+                      else os.cpu_count() or 1))
+
+
+#: what the rendering processes share: (tmp root, args, category lut), set before they fork
+_RENDER_STATE: Optional[tuple] = None
+
+
+def _render_job(job) -> None:
+    """Render one image and its label from its own random stream and write both PNGs."""
+    tmp, args, lut = _RENDER_STATE
+    split, i, img_path, lbl_path = job
+    domain = ('source' if split.startswith('source') else
+              'generic' if split == 'generic' else 'target')
+    img, label = render_scene(_image_rng(args['seed'], split, i), args['height'],
+                              args['width'], domain, args.get('thing_scale', 100) / 100,
+                              args.get('shift', 100) / 100)
+    if split == 'generic':
+        label = lut[label]
+    _write_png(os.path.join(tmp, img_path), img)
+    _write_png(os.path.join(tmp, lbl_path), label)
+
+
+def _generate_into(tmp: str, args: dict, progress: bool, workers: int = 1) -> dict:
+    global _RENDER_STATE
     jobs = list(_jobs(args['num_source'], args['num_target_train'], args['num_target_val'],
                       args['num_source_val'], args.get('num_generic', 0)))
     lut = category_lut() if args.get('num_generic') else None
     for d in sorted({os.path.dirname(p) for _, _, img, lbl in jobs for p in (img, lbl)}):
         os.makedirs(os.path.join(tmp, d), exist_ok=True)
-    for split, i, img_path, lbl_path in tqdm(jobs, desc='synthetic data', disable=not progress,
-                                            unit='img'):
-        domain = ('source' if split.startswith('source') else
-                  'generic' if split == 'generic' else 'target')
-        img, label = render_scene(_image_rng(args['seed'], split, i), args['height'],
-                                  args['width'], domain, args.get('thing_scale', 100) / 100,
-                                  args.get('shift', 100) / 100)
-        if split == 'generic':
-            label = lut[label]
-        _write_png(os.path.join(tmp, img_path), img)
-        _write_png(os.path.join(tmp, lbl_path), label)
+    bar = tqdm(total=len(jobs), desc='synthetic data', disable=not progress, unit='img')
+    _RENDER_STATE = (tmp, args, lut)
+    try:
+        # every image has its own random stream (_image_rng), so the files are the same
+        # whichever process renders them, in whatever order
+        workers = max(1, min(workers, len(jobs)))
+        if workers == 1:
+            for job in jobs:
+                _render_job(job)
+                bar.update()
+        else:
+            with multiprocessing.get_context('fork').Pool(
+                    workers, initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
+                for _ in pool.imap_unordered(_render_job, jobs, chunksize=8):
+                    bar.update()
+    finally:
+        _RENDER_STATE = None
+        bar.close()
     meta = dict(generator='mmseg_ddb.datasets.synthetic', version=GENERATOR_VERSION, args=args,
                 counts=dict(source=args['num_source'], target_train=args['num_target_train'],
                             target_val=args['num_target_val'],
@@ -123,7 +161,8 @@ def generate_synthetic(root: str, *, num_source: int = 400, num_target_train: in
                        num_target_val: int = 100, num_source_val: int = 50,
                        num_generic: int = 0, thing_scale: int = 100, shift: int = 100,
                        height: int = 128, width: int = 256,
-                       seed: int = 0, progress: bool = True) -> dict:
+                       seed: int = 0, progress: bool = True,
+                       workers: Optional[int] = None) -> dict:
     """Write the synthetic source and target domains under root, unless already there.
 
     Layout: ``gta/{images,labels}`` (GTA5 converted: ``00000.png`` and
@@ -137,7 +176,8 @@ def generate_synthetic(root: str, *, num_source: int = 400, num_target_train: in
     noise (100: as before both existed; roots made without them stay valid). Everything is written
     into ``{root}.tmp-<pid>`` and renamed to root at the end, under a lock on ``{root}.lock``
     so that concurrent callers (e.g. distributed ranks) generate once. The same arguments give
-    byte-identical files.
+    byte-identical files, whatever ``workers`` (processes that render the images, forked;
+    default :func:`default_workers`; 1 renders in this process).
 
     Returns:
         The meta dict (generator version, arguments, counts, layout).
@@ -160,6 +200,8 @@ def generate_synthetic(root: str, *, num_source: int = 400, num_target_train: in
                                                                 else 0):
             raise ValueError(f'{key} must be an integer >= 0 (sizes >= 16), got {value!r}')
     args = {k: int(v) for k, v in args.items()}
+    if workers is not None and (not isinstance(workers, (int, np.integer)) or workers < 1):
+        raise ValueError(f'workers must be an integer >= 1, got {workers!r}')
     root = os.path.abspath(root)
     os.makedirs(os.path.dirname(root), exist_ok=True)
     with open(root + '.lock', 'a') as lock:
@@ -179,7 +221,8 @@ def generate_synthetic(root: str, *, num_source: int = 400, num_target_train: in
                 shutil.rmtree(stale, ignore_errors=True)
             tmp = f'{root}.tmp-{os.getpid()}'
             try:
-                meta = _generate_into(tmp, args, progress)
+                meta = _generate_into(tmp, args, progress,
+                                      default_workers() if workers is None else workers)
                 move_folder(tmp, root)
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
