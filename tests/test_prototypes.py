@@ -61,6 +61,34 @@ def test_image_class_means_matches_per_image_loop():
                 assert not means[b, c].any()
 
 
+def test_image_class_means_sums_bit_for_bit_as_pixel_major_index_add():
+    """The sums along the features' own pixel axis equal, to the bit, the pixel-major
+    ``index_add_`` of the gathered pixels (the formula the prototypes of the README's
+    runs were computed with): same pixels, same order, per (image, class)."""
+    gen = torch.Generator().manual_seed(1)
+    features = torch.randn(4, 16, 33, 35, generator=gen) * 100
+    labels = torch.randint(0, 7, (4, 33, 35), generator=gen)
+    labels[labels == 6] = 255
+    means, _ = image_class_means(features, labels, num_classes=6)
+    flat = labels.reshape(4, -1)
+    keep = flat < 6
+    index = (flat + torch.arange(4).unsqueeze(1) * 6)[keep]
+    pixels = features.flatten(2).transpose(1, 2)[keep]
+    sums = torch.zeros(4 * 6, 16).index_add_(0, index, pixels).view(4, 6, 16)
+    counts = torch.stack([torch.bincount(f[k], minlength=6) for f, k in zip(flat, keep)])
+    assert torch.equal(means, sums / counts.clamp(min=1).unsqueeze(-1))
+
+
+def test_hard_label_is_argmax_with_the_first_maximum_on_ties():
+    from mmseg_ddb.models.uda.teacher import hard_label
+    scores = torch.randn(3, 5, 8, 9, generator=torch.Generator().manual_seed(2))
+    scores[:, 3] = scores[:, 1]  # ties between classes 1 and 3
+    scores[0, :, 0, 0] = 0.0     # all classes tie: class 0
+    labels = hard_label(scores)
+    assert torch.equal(labels, scores.argmax(dim=1))
+    assert labels[0, 0, 0] == 0 and not (labels == 3).any()
+
+
 def test_image_class_means_computes_in_fp32():
     features = torch.full((1, 3, 4, 4), 1.5, dtype=torch.bfloat16)
     labels = torch.zeros(1, 4, 4, dtype=torch.long)

@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .teacher import hard_label
+
 
 def _linear_taps(in_size: int, out_size: int, align_corners: bool,
                  device: torch.device) -> Tuple[Tensor, Tensor]:
@@ -185,7 +187,7 @@ def ensemble_pseudo_label(probs_list: Sequence[Tensor]) -> Tuple[Tensor, Tensor]
     if len(probs_list) == 0:
         raise ValueError('ensemble_pseudo_label needs at least one teacher')
     mean_probs = torch.stack(list(probs_list)).mean(dim=0)
-    return mean_probs.argmax(dim=1), mean_probs
+    return hard_label(mean_probs), mean_probs
 
 
 def soft_distillation_loss(student_logits: Tensor,
