@@ -219,6 +219,23 @@ def test_rendering_processes_write_the_same_files(tmp_path, monkeypatch):
         generate_synthetic(str(tmp_path / 'none'), **args, workers=0)
 
 
+def _default_workers_in_a_daemon(queue):
+    from mmseg_ddb.datasets.synthetic.generate import default_workers
+    queue.put(default_workers())
+
+
+def test_default_workers_is_one_in_a_daemonic_process():
+    """A daemonic process (a pool's worker) may not start processes: it renders alone."""
+    from mmseg_ddb.datasets.synthetic.generate import default_workers
+    assert default_workers() == min(8, len(os.sched_getaffinity(0)))
+    ctx = multiprocessing.get_context('fork')
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_default_workers_in_a_daemon, args=(queue,), daemon=True)
+    proc.start()
+    assert queue.get(timeout=60) == 1
+    proc.join(60)
+
+
 def test_second_call_is_a_no_op(tmp_path):
     root = str(tmp_path / 'syn')
     meta = generate_synthetic(root, **SMALL)

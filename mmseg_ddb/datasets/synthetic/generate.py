@@ -95,8 +95,10 @@ def _remove_interrupted(root: str) -> None:
 
 def default_workers() -> int:
     """Processes that render the images: one per CPU this process may use (at most 8)
-    where processes can be forked, else 1."""
-    if 'fork' not in multiprocessing.get_all_start_methods():
+    where processes can be forked, else 1 (also in a daemonic process, e.g. a pool's
+    worker, which may not start processes)."""
+    if ('fork' not in multiprocessing.get_all_start_methods()
+            or multiprocessing.current_process().daemon):
         return 1
     return max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity')
                       else os.cpu_count() or 1))
