@@ -7,6 +7,7 @@ import json
 import multiprocessing
 import os
 import shutil
+from functools import partial
 from typing import Optional
 
 import cv2
@@ -104,13 +105,9 @@ def default_workers() -> int:
                       else os.cpu_count() or 1))
 
 
-#: what the rendering processes share: (tmp root, args, category lut), set before they fork
-_RENDER_STATE: Optional[tuple] = None
-
-
-def _render_job(job) -> None:
-    """Render one image and its label from its own random stream and write both PNGs."""
-    tmp, args, lut = _RENDER_STATE
+def _render_job(tmp: str, args: dict, lut: Optional[np.ndarray], job: tuple) -> None:
+    """Render one image and its label from its own random stream and write both PNGs
+    under tmp."""
     split, i, img_path, lbl_path = job
     domain = ('source' if split.startswith('source') else
               'generic' if split == 'generic' else 'target')
@@ -124,30 +121,25 @@ def _render_job(job) -> None:
 
 
 def _generate_into(tmp: str, args: dict, progress: bool, workers: int = 1) -> dict:
-    global _RENDER_STATE
     jobs = list(_jobs(args['num_source'], args['num_target_train'], args['num_target_val'],
                       args['num_source_val'], args.get('num_generic', 0)))
     lut = category_lut() if args.get('num_generic') else None
     for d in sorted({os.path.dirname(p) for _, _, img, lbl in jobs for p in (img, lbl)}):
         os.makedirs(os.path.join(tmp, d), exist_ok=True)
-    bar = tqdm(total=len(jobs), desc='synthetic data', disable=not progress, unit='img')
-    _RENDER_STATE = (tmp, args, lut)
-    try:
-        # every image has its own random stream (_image_rng), so the files are the same
-        # whichever process renders them, in whatever order
-        workers = max(1, min(workers, len(jobs)))
+    render = partial(_render_job, tmp, args, lut)
+    # every image has its own random stream (_image_rng), so the files are the same
+    # whichever process renders them, in whatever order
+    workers = max(1, min(workers, len(jobs)))
+    with tqdm(total=len(jobs), desc='synthetic data', disable=not progress, unit='img') as bar:
         if workers == 1:
             for job in jobs:
-                _render_job(job)
+                render(job)
                 bar.update()
         else:
             with multiprocessing.get_context('fork').Pool(
                     workers, initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
-                for _ in pool.imap_unordered(_render_job, jobs, chunksize=8):
+                for _ in pool.imap_unordered(render, jobs, chunksize=8):
                     bar.update()
-    finally:
-        _RENDER_STATE = None
-        bar.close()
     meta = dict(generator='mmseg_ddb.datasets.synthetic', version=GENERATOR_VERSION, args=args,
                 counts=dict(source=args['num_source'], target_train=args['num_target_train'],
                             target_val=args['num_target_val'],

@@ -32,13 +32,22 @@ def class_pixel_counts(labels: Tensor, num_classes: int) -> Tensor:
     Returns:
         Tensor: Counts [B, K], long.
     """
+    return _counts_of_bins(_class_bins(labels, num_classes), labels.shape[0], num_classes)
+
+
+def _class_bins(labels: Tensor, num_classes: int) -> Tensor:
+    """Bin of each pixel of labels [B, H, W], flattened [B*H*W]: one per (image,
+    class), ``image * K + class``; ignored pixels go to an extra last bin, ``B * K``."""
     batch = labels.shape[0]
     flat = labels.reshape(batch, -1).long()
     keep = (flat >= 0) & (flat < num_classes)
-    # One bin per (image, class); ignored pixels go to an extra last bin.
     offsets = torch.arange(batch, device=labels.device).unsqueeze(1) * num_classes
-    index = torch.where(keep, flat + offsets, torch.full_like(flat, batch * num_classes))
-    counts = torch.bincount(index.flatten(), minlength=batch * num_classes + 1)
+    return torch.where(keep, flat + offsets,
+                       torch.full_like(flat, batch * num_classes)).flatten()
+
+
+def _counts_of_bins(bins: Tensor, batch: int, num_classes: int) -> Tensor:
+    counts = torch.bincount(bins, minlength=batch * num_classes + 1)
     return counts[:-1].view(batch, num_classes)
 
 
@@ -70,14 +79,8 @@ def image_class_means(features: Tensor,
     """
     _check_features_labels(features, labels)
     batch, dim = features.shape[:2]
-    counts = class_pixel_counts(labels, num_classes)  # [B, K]
-
-    flat_labels = labels.reshape(batch, -1).long()
-    keep = (flat_labels >= 0) & (flat_labels < num_classes)  # [B, N]
-    offsets = torch.arange(batch, device=labels.device).unsqueeze(1) * num_classes
-    # one bin per (image, class); ignored pixels go to an extra last bin, dropped
-    index = torch.where(keep, flat_labels + offsets,
-                        torch.full_like(flat_labels, batch * num_classes)).flatten()
+    index = _class_bins(labels, num_classes)  # [B*N]; the ignore bin is dropped below
+    counts = _counts_of_bins(index, batch, num_classes)  # [B, K]
     pixels = features.float().transpose(0, 1).reshape(dim, -1)  # [D, B*N]
 
     sums = features.new_zeros(dim, batch * num_classes + 1, dtype=torch.float32)
