@@ -35,6 +35,11 @@ def split_devices(gpus: int, parts: int = 2) -> List[str]:
             for k in range(parts)]
 
 
+def _threads(threads: Optional[int]) -> List[str]:
+    """A stage tool's ``--threads`` option (none for None)."""
+    return [] if threads is None else ['--threads', str(threads)]
+
+
 #: CPU cores per task of a training stage run through srun, unless the
 #: ``CPUS_PER_TASK`` environment variable says otherwise (as for
 #: tools/slurm_train.sh): the data workers of one GPU
@@ -83,11 +88,13 @@ class Launcher:
 
     def train_cmd(self, config: str, work_dir: str, options: Dict[str, str],
                   resume: bool, gpus: int, port: int,
-                  extra: Sequence[str] = ()) -> List[str]:
+                  extra: Sequence[str] = (),
+                  threads: Optional[int] = None) -> List[str]:
         """The ``tools/train.py`` command of a training stage (``extra``:
-        more train.py options)."""
+        more train.py options; ``threads``: its ``--threads``, None: torch's
+        default)."""
         module = ['-m', 'mmseg_ddb.tools.train']
-        args = [config, '--work-dir', work_dir, *extra]
+        args = [config, '--work-dir', work_dir, *extra, *_threads(threads)]
         if resume:
             args.append('--resume')
         if self.amp:
@@ -118,20 +125,22 @@ class Launcher:
         return [self.python, *module] + args
 
     def test_cmd(self, config: str, checkpoint: str, metrics_out: str,
-                 work_dir: str) -> List[str]:
+                 work_dir: str, threads: Optional[int] = None) -> List[str]:
         """The ``tools/test.py`` command evaluating a trained stage."""
         return [self.python, '-m', 'mmseg_ddb.tools.test', config,
                 checkpoint, '--metrics-out', metrics_out, '--work-dir',
                 work_dir] + (['--amp'] if self.amp else []) + (
-                    ['--channels-last'] if self.channels_last else [])
+                    ['--channels-last'] if self.channels_last else []) + \
+            _threads(threads)
 
     def prototype_cmd(self, config: str, checkpoint: str, epochs: int,
-                      out: str) -> List[str]:
+                      out: str, threads: Optional[int] = None) -> List[str]:
         """The ``cal_prototype.py`` command of a prototype stage (it has no
         seed option)."""
         return [self.python, '-m', 'mmseg_ddb.tools.cal_prototype', config,
                 checkpoint, '--epochs', str(epochs), '--out', out,
-                '--no-progress'] + (['--amp'] if self.amp else [])
+                '--no-progress'] + (['--amp'] if self.amp else []) + \
+            _threads(threads)
 
     def _start(self, cmd: List[str], child_env: Dict[str, str],
                extra_env: Optional[dict]):

@@ -30,7 +30,7 @@ from .cache import store as store_cached
 from .decide import check_wiring, decide, resolved_config, stage_signature
 from .launch import Launcher, PipelineError, split_devices
 from .manifest import Manifest, sha256_file
-from .plan import Stage, build_plan
+from .plan import PATHS, Stage, build_plan
 from .recovery import repair_last_checkpoint, set_aside
 from .report import add_debug_grids, build_summary, format_summary, plot_summary, write_summary_page
 
@@ -53,8 +53,11 @@ class PipelineRunner:
         gpus (int): GPUs per training stage (torchrun DDP when > 1).
         launcher (str): ``'none'`` / ``'pytorch'`` (torchrun) or
             ``'slurm'`` (each training stage through ``srun``).
-        parallel_paths (bool): Run a round's two ST paths side by side, each
-            on half of the GPUs.
+        parallel_paths (bool): Run a round's two ST paths, each followed by
+            its prototype pass, side by side, each on half of the GPUs; on a
+            machine without CUDA and with one process per stage, each on
+            half of the CPU cores (``--threads``), with the reference and
+            the oracle beside the first CKD (:meth:`schedule`).
         verbose (bool): Stream the stages' logs to the console.
         python (str): Interpreter for the stages.
         amp (bool): Train, compute prototypes and test in bf16 mixed
@@ -89,6 +92,7 @@ class PipelineRunner:
             raise ConfigError(f'--gpus must be >= 0, got {gpus}')
         self.gpus = gpus
         self.parallel_paths = parallel_paths
+        self.lane_threads = self._lane_threads(parallel_paths, gpus, launcher)
         self.launch = Launcher(python=python, launcher=launcher, amp=amp,
                                channels_last=channels_last, seed=seed,
                                verbose=verbose)
@@ -158,13 +162,14 @@ class PipelineRunner:
 
     # -- running ---------------------------------------------------------------
     def _train_cmd(self, stage: Stage, options: dict, resume: bool,
-                   gpus: int, port: int) -> List[str]:
+                   gpus: int, port: int,
+                   threads: Optional[int] = None) -> List[str]:
         launch = replace(self.launch, seed=None) if stage.shared \
             else self.launch
         extra = ['--final-metrics', self._metrics_path(stage)] \
             if self._reuses_validation(stage) else []
         return launch.train_cmd(stage.config, self.stage_dir(stage), options,
-                                resume, gpus, port, extra)
+                                resume, gpus, port, extra, threads)
 
     def _reuses_validation(self, stage: Stage) -> bool:
         """Whether the stage's score can come from the validation after its
@@ -197,13 +202,15 @@ class PipelineRunner:
         return path
 
     def _run_train(self, stage: Stage, options: dict, resume: bool,
-                   gpus: int, port: int, env: Optional[dict]) -> dict:
+                   gpus: int, port: int, env: Optional[dict],
+                   threads: Optional[int] = None) -> dict:
         log = osp.join(self.stage_dir(stage), 'stage.log')
         out = self._metrics_path(stage)
         if osp.isfile(out):  # a score of an earlier run is never taken
             os.remove(out)
         self.launch.stream(self._train_cmd(stage, options, resume, gpus,
-                                           port), log, stage.name, env)
+                                           port, threads), log, stage.name,
+                           env)
         ckpt = self._last_checkpoint(stage)
         outputs = dict(checkpoint=dict(path=ckpt, sha256=sha256_file(ckpt)))
         pseudo_labels = None
@@ -217,7 +224,7 @@ class PipelineRunner:
                 if self._reuses_validation(stage) else None
             if metrics is None:
                 cmd = self.launch.test_cmd(stage.config, ckpt, out, osp.join(
-                    self.stage_dir(stage), 'test'))
+                    self.stage_dir(stage), 'test'), threads)
                 self.launch.stream(cmd, log, f'{stage.name} (test)', env)
                 with open(out) as f:
                     metrics = json.load(f)
@@ -226,11 +233,12 @@ class PipelineRunner:
                     pseudo_labels=pseudo_labels)
 
     def _run_prototypes(self, stage: Stage, inputs: dict,
-                        env: Optional[dict]) -> dict:
+                        env: Optional[dict],
+                        threads: Optional[int] = None) -> dict:
         out = osp.join(self.stage_dir(stage), 'prototypes.pth')
         cmd = self.launch.prototype_cmd(
             stage.config, inputs['checkpoint']['path'], self.prototype_epochs,
-            out)
+            out, threads)
         self.launch.stream(cmd, osp.join(self.stage_dir(stage), 'stage.log'),
                            stage.name, env)
         return dict(outputs=dict(
@@ -269,7 +277,12 @@ class PipelineRunner:
         return True
 
     def run_stage(self, stage: Stage, force: bool = False, gpus: int = None,
-                  port: int = None, env: Optional[dict] = None) -> str:
+                  port: int = None, env: Optional[dict] = None,
+                  threads: Optional[int] = None) -> str:
+        """Run ``stage`` unless it is up to date (``force``: run it
+        anyway) on ``gpus`` GPUs (default the runner's) with ``env`` added
+        to its environment and ``threads`` CPU threads (None: torch's
+        default); returns what was done: skip, resume, fresh or cached."""
         inputs = self.resolve_inputs(stage)
         options = self.options(stage, inputs)
         signature = self.signature(stage, inputs, options)
@@ -286,8 +299,8 @@ class PipelineRunner:
             aside = set_aside(self.stage_dir(stage))
             if aside:
                 print(f'  previous outputs of {stage.name} kept in {aside}')
-            if self._restore_cached(stage, signature, inputs, options,
-                                    reason):
+            if threads is None and self._restore_cached(
+                    stage, signature, inputs, options, reason):
                 return 'cached'
         started = time.time()
         with self._lock:
@@ -296,15 +309,15 @@ class PipelineRunner:
                 label=stage.label, config=stage.config, signature=signature,
                 inputs=inputs, options=options, reason=reason,
                 started=time.strftime('%Y-%m-%d %H:%M:%S'), outputs={},
-                metrics=None, pseudo_labels=None)
+                metrics=None, pseudo_labels=None, threads=threads)
         try:
             if stage.kind == 'train':
                 result = self._run_train(
                     stage, options, action == 'resume',
                     self.gpus if gpus is None else gpus,
-                    port or self._port, env)
+                    port or self._port, env, threads)
             else:
-                result = self._run_prototypes(stage, inputs, env)
+                result = self._run_prototypes(stage, inputs, env, threads)
         except BaseException as exc:
             with self._lock:
                 self.manifest.update(stage.name, status='failed',
@@ -314,7 +327,8 @@ class PipelineRunner:
         with self._lock:
             self.manifest.update(stage.name, status='done', seconds=seconds,
                                  error=None, **result)
-        if stage.shared and cache_root() is not None:
+        # the cache holds results of torch's default thread count only
+        if stage.shared and threads is None and cache_root() is not None:
             stored = store_cached(cache_key(signature, resolved_config(
                 stage, options)), result, seconds, stage.name)
             if stored:
@@ -354,38 +368,107 @@ class PipelineRunner:
             config=osp.abspath(self.config_path), work_dir=self.work_dir,
             stages=[s.name for s in self.stages])
         self.manifest.save()
-        i = 0
-        while i < len(stages):
-            stage = stages[i]
-            pair = self._parallel_pair(stages, i)
-            if pair:
-                self._run_pair(pair, forced)
-                i += 2
-                continue
-            self.run_stage(stage, force=stage.name in forced)
-            i += 1
+        for lanes in self.schedule(stages):
+            if len(lanes) == 1:
+                for stage in lanes[0]:
+                    self.run_stage(stage, force=stage.name in forced)
+            else:
+                self._run_lanes(lanes, forced)
         return self.write_summary()
 
-    def _parallel_pair(self, stages, i):
-        if not (self.parallel_paths and self.gpus >= 2 and
-                self.launch.launcher != 'slurm' and i + 1 < len(stages)):
+    # -- side by side ----------------------------------------------------------
+    @staticmethod
+    def _lane_threads(parallel_paths: bool, gpus: int,
+                      launcher: str) -> Optional[int]:
+        """CPU threads of each of two stages run side by side on a machine
+        without CUDA (``parallel_paths``, one process per stage): half of
+        torch's threads; None where the lanes split GPUs, or are off."""
+        if not parallel_paths or gpus > 1 or launcher != 'none':
             return None
-        a, b = stages[i], stages[i + 1]
-        if a.kind == b.kind == 'train' and a.name.endswith('_st_cu') and \
-                b.name.endswith('_st_ca'):
-            return a, b
-        return None
+        import torch
+        if torch.cuda.is_available():
+            return None
+        cores = torch.get_num_threads()
+        if cores < 2:
+            print('note: --parallel-paths needs at least 2 CPU threads (torch '
+                  f'has {cores}); the stages run one at a time')
+            return None
+        return cores // 2
 
-    def _run_pair(self, pair, forced) -> None:
-        half = self.gpus // 2
-        jobs = []
-        with ThreadPoolExecutor(2) as pool:
-            for k, (stage, devices) in enumerate(
-                    zip(pair, split_devices(self.gpus, len(pair)))):
-                env = dict(CUDA_VISIBLE_DEVICES=devices)
-                jobs.append(pool.submit(
-                    self.run_stage, stage, stage.name in forced, half,
-                    self._port + 1 + k, env))
+    def _side_by_side(self) -> bool:
+        return self.lane_threads is not None or (
+            self.parallel_paths and self.gpus >= 2 and
+            self.launch.launcher != 'slurm')
+
+    def schedule(self, stages: Sequence[Stage]) -> List[List[List[Stage]]]:
+        """``stages`` as steps run one after the other; a step is a list of
+        lanes run side by side, each lane a list of stages run in order.
+
+        Without ``parallel_paths`` every step is one lane of one stage. With
+        it, a round's two ST paths run side by side, each followed in its
+        lane by its prototype pass; on the CPU (:attr:`lane_threads`) also
+        the reference and the oracle (which no stage reads), one after the
+        other beside the first CKD. Which stages share a step depends on
+        the plan only, never on timing: a stage's thread count (and with it
+        its floating-point results) is fixed by the plan."""
+        if not self._side_by_side():
+            return [[[stage]] for stage in stages]
+        rest = list(stages)
+        reported: List[Stage] = []
+        if self.lane_threads is not None and any(
+                s.name.endswith('_ckd') for s in rest):
+            reported = [s for s in rest if s.name in ('reference', 'oracle')]
+            rest = [s for s in rest if s not in reported]
+        steps = []
+        i = 0
+        while i < len(rest):
+            stage = rest[i]
+            if i + 1 < len(rest) and self._path_pair(stage, rest[i + 1]):
+                lanes = [[stage], [rest[i + 1]]]
+                i += 2
+                while i < len(rest) and rest[i].kind == 'prototypes':
+                    lane = [lane for lane in lanes if lane[0].name ==
+                            rest[i].inputs['checkpoint'][0]]
+                    if not lane:
+                        break
+                    lane[0].append(rest[i])
+                    i += 1
+                steps.append(lanes)
+                continue
+            if reported and stage.name.endswith('_ckd'):
+                steps.append([[stage], reported])
+                reported = []
+            else:
+                steps.append([[stage]])
+            i += 1
+        return steps
+
+    @staticmethod
+    def _path_pair(a: Stage, b: Stage) -> bool:
+        """Whether ``a``, ``b`` are the two ST paths of one round."""
+        cu, ca = (f'_st_{p}' for p in PATHS)
+        return a.kind == b.kind == 'train' and a.name.endswith(cu) and \
+            b.name == a.name[:-len(cu)] + ca
+
+    def _run_lanes(self, lanes: List[List[Stage]], forced) -> None:
+        """Run ``lanes`` side by side, each on its share of the GPUs or of
+        the CPU threads; a failed stage ends its lane, the other lanes run
+        on, and the first failure is raised when all have ended."""
+        if self.lane_threads is not None:
+            shares = [dict(threads=self.lane_threads)] * len(lanes)
+        else:
+            shares = [dict(gpus=self.gpus // len(lanes),
+                           env=dict(CUDA_VISIBLE_DEVICES=devices))
+                      for devices in split_devices(self.gpus, len(lanes))]
+
+        def run_lane(k: int, lane: List[Stage], share: dict) -> None:
+            for stage in lane:
+                self.run_stage(stage, stage.name in forced,
+                               port=self._port + 1 + k, **share)
+
+        with ThreadPoolExecutor(len(lanes)) as pool:
+            jobs = [pool.submit(run_lane, k, lane, share)
+                    for k, (lane, share) in enumerate(zip(lanes, shares))]
             for job in jobs:
                 job.result()
 

@@ -4,6 +4,8 @@ import os
 
 from mmengine.config import DictAction
 
+from ..errors import ConfigError
+
 
 def add_cfg_options(parser: argparse.ArgumentParser, example: str = '') -> None:
     """``--cfg-options k=v ...`` (alias ``--options``): override config keys."""
@@ -35,3 +37,24 @@ def parse_with_launcher(parser: argparse.ArgumentParser, argv=None):
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
+
+
+def add_threads(parser: argparse.ArgumentParser) -> None:
+    """``--threads N``: torch's CPU threads (intra-op), default torch's own
+    choice (one per core, or ``OMP_NUM_THREADS``)."""
+    parser.add_argument(
+        '--threads', type=int, default=None, metavar='N',
+        help='torch CPU threads (default: one per core, or OMP_NUM_THREADS);'
+        ' a different count changes the floating-point summation order')
+
+
+def apply_threads(threads) -> None:
+    """Set torch's CPU threads to ``threads`` (None: leave them); a count
+    below 1 is refused."""
+    if threads is None:
+        return
+    if threads < 1:
+        raise ConfigError(f'--threads {threads}: expected a positive number '
+                          'of CPU threads')
+    import torch
+    torch.set_num_threads(threads)

@@ -19,6 +19,7 @@ from ..apis import write_json_atomic
 from ..apis.benchmark import run_benchmark
 from ..errors import ConfigError
 from ..utils import load_config, user_errors_to_exit
+from .args import add_threads, apply_threads
 
 
 def parse_args(argv=None):
@@ -50,8 +51,7 @@ def parse_args(argv=None):
                    'needed)')
     p.add_argument('--loader-workers', type=int, default=None,
                    help="loader worker processes (default: the config's)")
-    p.add_argument('--threads', type=int, default=None,
-                   help='torch CPU threads')
+    add_threads(p)
     p.add_argument('--out', help='write the results as JSON')
     p.add_argument('--cfg-options', nargs='+', action=DictAction)
     return p.parse_args(argv)
@@ -67,8 +67,7 @@ def main(argv=None):
     device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
     if device.startswith('cuda') and not torch.cuda.is_available():
         raise ConfigError('--device cuda: no CUDA GPU visible')
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    apply_threads(args.threads)
     cfg = load_config(args.config, args.cfg_options)
     res = run_benchmark(cfg, device, args.iters, args.warmup, args.amp,
                         args.batch_size, args.crop, args.loader_batches,

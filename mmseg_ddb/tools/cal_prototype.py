@@ -17,6 +17,7 @@ from mmengine.config import DictAction
 from ..apis import compute_prototypes, default_prototype_path, write_prototypes
 from ..utils import check_device, check_gpu_id, load_config, user_errors_to_exit
 from ..utils.fileio import atomic_write, check_writable_dir
+from .args import add_threads, apply_threads
 
 
 def parse_args(argv=None):
@@ -41,12 +42,14 @@ def parse_args(argv=None):
                         'bf16); upsampling and means stay fp32')
     parser.add_argument('--no-progress', action='store_true')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    add_threads(parser)
     return parser.parse_args(argv)
 
 
 @user_errors_to_exit
 def main(argv=None):
     args = parse_args(argv)
+    apply_threads(args.threads)
     cfg = load_config(args.config, args.cfg_options)
     out = args.out or default_prototype_path(args.config, args.postfix)
     device = args.device

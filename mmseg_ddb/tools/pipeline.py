@@ -46,8 +46,11 @@ def parse_args(argv=None):
                         help='GPUs per training stage (DDP via torchrun '
                         'when > 1)')
     parser.add_argument('--parallel-paths', action='store_true',
-                        help='train the two ST paths of a round side by side,'
-                        ' each on half of the GPUs')
+                        help='train the two ST paths of a round (each with '
+                        'its prototype pass) side by side, each on half of '
+                        'the GPUs; without a GPU on half of the CPU threads, '
+                        'with the reference and oracle beside the first CKD '
+                        '(other floating-point results than one at a time)')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'],
                         default='none', help='slurm: each training stage '
                         'runs through srun inside your allocation')

@@ -26,7 +26,8 @@ from ..apis import (
 from ..apis.test import DEFAULT_AUG_SCALES, DEFAULT_SLIDE_CROP, DEFAULT_SLIDE_STRIDE
 from ..errors import ConfigError
 from ..utils import check_gpu_id, user_errors_to_exit
-from .args import add_cfg_options, add_launcher, add_trust_checkpoint, parse_with_launcher
+from .args import (add_cfg_options, add_launcher, add_threads, add_trust_checkpoint, apply_threads,
+                   parse_with_launcher)
 
 
 def parse_args(argv=None):
@@ -77,12 +78,14 @@ def parse_args(argv=None):
     parser.add_argument('--gpu-id', type=int, default=None)
     add_cfg_options(parser)
     add_launcher(parser)
+    add_threads(parser)
     return parse_with_launcher(parser, argv)
 
 
 @user_errors_to_exit
 def main(argv=None):
     args = parse_args(argv)
+    apply_threads(args.threads)
     unknown = [m for m in args.eval if m not in SUPPORTED_METRICS]
     if unknown:
         raise ConfigError(f'--eval {" ".join(unknown)}: not supported; use '

@@ -10,7 +10,7 @@ import argparse
 from ..apis import prepare_train_config, run_training
 from ..utils import user_errors_to_exit
 from ..utils.fileio import check_writable_dir
-from .args import add_cfg_options, add_launcher, parse_with_launcher
+from .args import add_cfg_options, add_launcher, add_threads, apply_threads, parse_with_launcher
 
 
 def parse_args(argv=None):
@@ -45,12 +45,14 @@ def parse_args(argv=None):
                         help='GPU to use when not distributed')
     add_cfg_options(parser, 'train_cfg.max_iters=100')
     add_launcher(parser)
+    add_threads(parser)
     return parse_with_launcher(parser, argv)
 
 
 @user_errors_to_exit
 def main(argv=None):
     args = parse_args(argv)
+    apply_threads(args.threads)
     cfg = prepare_train_config(args)
     check_writable_dir(cfg.work_dir, 'work dir')
     run_training(cfg)
