@@ -26,8 +26,14 @@ from ..apis import (
 from ..apis.test import DEFAULT_AUG_SCALES, DEFAULT_SLIDE_CROP, DEFAULT_SLIDE_STRIDE
 from ..errors import ConfigError
 from ..utils import check_gpu_id, user_errors_to_exit
-from .args import (add_cfg_options, add_launcher, add_threads, add_trust_checkpoint, apply_threads,
-                   parse_with_launcher)
+from .args import (
+    add_cfg_options,
+    add_launcher,
+    add_threads,
+    add_trust_checkpoint,
+    apply_threads,
+    parse_with_launcher,
+)
 
 
 def parse_args(argv=None):
