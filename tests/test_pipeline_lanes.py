@@ -225,3 +225,29 @@ def test_each_stage_tool_applies_threads_first(tool, args, capsys):
     assert exc.value.code != 0
     err = capsys.readouterr().err
     assert '--threads 0' in err and 'c.py' not in err
+
+
+def test_the_stage_cache_holds_default_thread_results_only(
+        config, tmp_path, monkeypatch):
+    """A shared stage run on a lane's threads is neither restored from nor
+    stored in the stage cache (its floats are not the default run's)."""
+    import mmseg_ddb.pipeline.runner as runner_module
+    runner, rec = recorded_run(config, tmp_path, monkeypatch)
+    used = []
+    monkeypatch.setattr(runner_module, 'cache_root', lambda: str(tmp_path))
+    monkeypatch.setattr(runner_module, 'lookup_cached',
+                        lambda key: dict(folder='f', seconds=1.0))
+    monkeypatch.setattr(runner_module, 'restore_cached',
+                        lambda entry, folder: used.append('restore') or dict(
+                            outputs={}, metrics=None))
+    monkeypatch.setattr(runner_module, 'store_cached',
+                        lambda *a: used.append('store'))
+    init = runner.stage('init')
+    assert init.shared
+    assert runner.run_stage(init, threads=1) == 'fresh'
+    assert used == [] and rec.calls['init']['threads'] == 1
+    assert runner.run_stage(init, force=True) == 'cached'
+    assert used == ['restore']
+    monkeypatch.setattr(runner_module, 'lookup_cached', lambda key: None)
+    assert runner.run_stage(init, force=True) == 'fresh'
+    assert used == ['restore', 'store']
