@@ -184,6 +184,15 @@ def test_lanes_run_side_by_side_on_half_the_threads(config, tmp_path,
                         ('r1_ckd', 'r2_st_cu'), ('oracle', 'r2_st_ca'),
                         ('r2_proto_ca', 'r2_ckd')):
         assert calls[first]['end'] <= calls[then]['start'], (first, then)
+    # a lane stage run alone (--only, an ablation) keeps its lane's threads,
+    # so it gives the numbers it gives in the whole run
+    for name, threads in (('r1_st_ca', 1), ('reference', 1),
+                          ('r2_proto_cu', 1), ('init', None),
+                          ('r2_ckd', None)):
+        runner.run(only=name)
+        assert calls[name]['threads'] == threads, name
+    runner.run(subset=['reference', 'oracle'])  # no CKD beside them
+    assert calls['oracle']['threads'] == 1
 
 
 def test_a_failed_stage_ends_its_lane_only(config, tmp_path, monkeypatch):

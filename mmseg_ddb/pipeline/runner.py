@@ -93,6 +93,7 @@ class PipelineRunner:
         self.gpus = gpus
         self.parallel_paths = parallel_paths
         self.lane_threads = self._lane_threads(parallel_paths, gpus, launcher)
+        self._lane_stages = None  # the names stage_threads gives lane threads
         self.launch = Launcher(python=python, launcher=launcher, amp=amp,
                                channels_last=channels_last, seed=seed,
                                verbose=verbose)
@@ -371,7 +372,8 @@ class PipelineRunner:
         for lanes in self.schedule(stages):
             if len(lanes) == 1:
                 for stage in lanes[0]:
-                    self.run_stage(stage, force=stage.name in forced)
+                    self.run_stage(stage, force=stage.name in forced,
+                                   threads=self.stage_threads(stage))
             else:
                 self._run_lanes(lanes, forced)
         return self.write_summary()
@@ -409,8 +411,9 @@ class PipelineRunner:
         lane by its prototype pass; on the CPU (:attr:`lane_threads`) also
         the reference and the oracle (which no stage reads), one after the
         other beside the first CKD. Which stages share a step depends on
-        the plan only, never on timing: a stage's thread count (and with it
-        its floating-point results) is fixed by the plan."""
+        ``stages`` only, never on timing; a stage's thread count (and with
+        it its floating-point results) on the whole plan only
+        (:meth:`stage_threads`)."""
         if not self._side_by_side():
             return [[[stage]] for stage in stages]
         rest = list(stages)
@@ -443,6 +446,20 @@ class PipelineRunner:
             i += 1
         return steps
 
+    def stage_threads(self, stage: Stage) -> Optional[int]:
+        """The CPU threads ``stage`` runs on: :attr:`lane_threads` where the
+        whole plan's :meth:`schedule` runs it side by side, also when it
+        runs alone because its partner is not selected (``--only``, ``--from``
+        of a finished work dir, an ablation), so that it gives the numbers it
+        gives in the whole run; None (torch's default) otherwise."""
+        if self.lane_threads is None:
+            return None
+        if self._lane_stages is None:
+            self._lane_stages = {s.name for step in self.schedule(self.stages)
+                                 if len(step) > 1
+                                 for lane in step for s in lane}
+        return self.lane_threads if stage.name in self._lane_stages else None
+
     @staticmethod
     def _path_pair(a: Stage, b: Stage) -> bool:
         """Whether ``a``, ``b`` are the two ST paths of one round."""
@@ -455,7 +472,7 @@ class PipelineRunner:
         the CPU threads; a failed stage ends its lane, the other lanes run
         on, and the first failure is raised when all have ended."""
         if self.lane_threads is not None:
-            shares = [dict(threads=self.lane_threads)] * len(lanes)
+            shares = [{}] * len(lanes)  # threads: stage_threads
         else:
             shares = [dict(gpus=self.gpus // len(lanes),
                            env=dict(CUDA_VISIBLE_DEVICES=devices))
@@ -464,7 +481,8 @@ class PipelineRunner:
         def run_lane(k: int, lane: List[Stage], share: dict) -> None:
             for stage in lane:
                 self.run_stage(stage, stage.name in forced,
-                               port=self._port + 1 + k, **share)
+                               port=self._port + 1 + k,
+                               threads=self.stage_threads(stage), **share)
 
         with ThreadPoolExecutor(len(lanes)) as pool:
             jobs = [pool.submit(run_lane, k, lane, share)
