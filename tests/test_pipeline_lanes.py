@@ -118,7 +118,7 @@ class Recorder:
     """Stands in for the stage processes: records each stage's share and
     time, writes its output file; ``fail`` names a stage that fails."""
 
-    def __init__(self, runner, fail=None, seconds=0.3):
+    def __init__(self, runner, fail=None, seconds=0.15):
         self.runner, self.fail, self.seconds = runner, fail, seconds
         self.calls = {}
         self.lock = threading.Lock()
