@@ -93,7 +93,6 @@ class PipelineRunner:
         self.gpus = gpus
         self.parallel_paths = parallel_paths
         self.lane_threads = self._lane_threads(parallel_paths, gpus, launcher)
-        self._lane_stages = None  # the names stage_threads gives lane threads
         self.launch = Launcher(python=python, launcher=launcher, amp=amp,
                                channels_last=channels_last, seed=seed,
                                verbose=verbose)
@@ -101,6 +100,10 @@ class PipelineRunner:
         self.stages: List[Stage] = build_plan(
             self.pipeline, self._teacher_names, oracle=oracle)
         self.manifest = Manifest(osp.join(self.work_dir, 'manifest.json'))
+        # the stages the whole plan runs side by side (stage_threads)
+        self._lane_stages = frozenset(
+            s.name for step in self.schedule(self.stages) if len(step) > 1
+            for lane in step for s in lane)
         self._lock = threading.Lock()
         self._port = 29500 + os.getpid() % 1000
 
@@ -452,12 +455,6 @@ class PipelineRunner:
         runs alone because its partner is not selected (``--only``, ``--from``
         of a finished work dir, an ablation), so that it gives the numbers it
         gives in the whole run; None (torch's default) otherwise."""
-        if self.lane_threads is None:
-            return None
-        if self._lane_stages is None:
-            self._lane_stages = {s.name for step in self.schedule(self.stages)
-                                 if len(step) > 1
-                                 for lane in step for s in lane}
         return self.lane_threads if stage.name in self._lane_stages else None
 
     @staticmethod
